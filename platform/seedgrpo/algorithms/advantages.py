@@ -1,0 +1,152 @@
+"""Group-relative advantages and their uncertainty modulation (ALGORITHMS.md section 2).
+
+One prompt, G responses. The baseline turns rewards into advantages; SEED-GRPO then multiplies
+every advantage of the group by one factor f(alpha * SE / ln G); GCPO by f(alpha * U). A group
+whose rewards are all equal has zero advantages whatever the factor, but its SE is still
+reported, since the distribution of SE over prompts is what a sweep report plots.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TypedDict
+
+import numpy as np
+
+from seedgrpo.algorithms._checks import as_finite_floats, check_group, check_same_length
+from seedgrpo.algorithms.clustering import cluster_answers
+from seedgrpo.algorithms.entropy import semantic_entropy
+from seedgrpo.algorithms.geometry import gcpo_uncertainty
+from seedgrpo.algorithms.modulation import modulate
+from seedgrpo.algorithms.registry import Registry
+
+__all__ = [
+    "BASELINES",
+    "ModulationInfo",
+    "group_advantages",
+    "seed_grpo_advantages",
+    "gcpo_advantages",
+]
+
+BaselineFn = Callable[[list[float]], list[float]]
+BASELINES: Registry[BaselineFn] = Registry("advantage baseline")
+
+GRPO_STD_EPS = 1e-6  # as TRL and verl: keeps groups with std 0 at advantage 0, not NaN
+
+
+@BASELINES.register("dr_grpo")
+def _dr_grpo(rewards: list[float]) -> list[float]:
+    """A_i = r_i - mean(r): Dr. GRPO, the paper's base (no std division). [paper]"""
+    mean = sum(rewards) / len(rewards)
+    return [r - mean for r in rewards]
+
+
+@BASELINES.register("grpo")
+def _grpo(rewards: list[float]) -> list[float]:
+    """A_i = (r_i - mean(r)) / (std(r) + 1e-6), sample std (ddof = 1) as TRL and verl."""
+    mean = sum(rewards) / len(rewards)
+    std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / (len(rewards) - 1))
+    return [(r - mean) / (std + GRPO_STD_EPS) for r in rewards]
+
+
+def group_advantages(rewards: Sequence[float], baseline: str = "dr_grpo") -> list[float]:
+    """Advantages of one group of G >= 2 rewards.
+
+    >>> group_advantages([1, 0, 0, 1])  # mean 0.5
+    [0.5, -0.5, -0.5, 0.5]
+    """
+    r = as_finite_floats(rewards, name="rewards")
+    check_group(len(r), name="rewards")
+    return BASELINES.get(baseline)(r)
+
+
+class ModulationInfo(TypedDict):
+    """Per-prompt diagnostics that the trainer logs (``train/se_mean``, ``train/factor_mean``)."""
+
+    se: float  # uncertainty fed to f before scaling: SE in nats (SEED) or U in [0, 1] (GCPO)
+    x: float  # the scaled uncertainty that f saw
+    factor: float  # f(x), in [0, 1]
+    num_clusters: int  # K answer clusters (GCPO: clusters of the answers, for comparison)
+
+
+def _check_alpha(alpha: float) -> float:
+    alpha = float(alpha)
+    if not math.isfinite(alpha) or alpha < 0.0:
+        raise ValueError(f"alpha is {alpha}; it must be finite and >= 0")
+    return alpha
+
+
+def seed_grpo_advantages(
+    rewards: Sequence[float],
+    cluster_ids: Sequence[int],
+    logprobs: Sequence[float] | None,
+    *,
+    alpha: float,
+    fn: str,
+    estimator: str = "rao",
+    baseline: str = "dr_grpo",
+    gamma: float = 2.0,
+) -> tuple[list[float], ModulationInfo]:
+    """SEED-GRPO: A_hat = group_advantages(r) * f(alpha * SE / ln G). [paper]
+
+    >>> adv, info = seed_grpo_advantages([1, 0, 1, 0], [0, 1, 0, 1], None,
+    ...                                  alpha=1.0, fn="linear", estimator="discrete")
+    >>> info["factor"]  # 2 clusters of 2: SE = ln 2, x = 1 * ln 2 / ln 4 = 0.5, f = 1 - 0.5
+    0.5
+    >>> adv
+    [0.25, -0.25, 0.25, -0.25]
+    """
+    r = as_finite_floats(rewards, name="rewards")
+    check_group(len(r), name="rewards")
+    check_same_length(len(r), len(cluster_ids), a="rewards", b="cluster_ids")
+    alpha = _check_alpha(alpha)
+    se = semantic_entropy(cluster_ids, logprobs, estimator)
+    x = alpha * se / math.log(len(r))
+    factor = modulate(x, fn, gamma)
+    advantages = [a * factor for a in BASELINES.get(baseline)(r)]
+    info: ModulationInfo = {
+        "se": se,
+        "x": x,
+        "factor": factor,
+        "num_clusters": len(set(cluster_ids)),
+    }
+    return advantages, info
+
+
+def gcpo_advantages(
+    rewards: Sequence[float],
+    embeddings: Sequence[Sequence[float]] | np.ndarray,
+    *,
+    alpha: float,
+    fn: str,
+    measure: str = "cd",
+    kappa: float = 1.0,
+    weights: Sequence[float] | None = None,
+    answers: Sequence[str | None] | None = None,
+    baseline: str = "dr_grpo",
+    gamma: float = 2.0,
+) -> tuple[list[float], ModulationInfo]:
+    """GCPO: A_hat = group_advantages(r) * f(alpha * U), U = gcpo_uncertainty(...). [recon]
+
+    ``answers`` (optional) only feeds ``num_clusters`` in the info, so GCPO and SEED runs log
+    the same diagnostics.
+
+    >>> adv, info = gcpo_advantages([1, 1, 0, 0], [[1, 0], [1, 0], [1, 0], [1, 0]],
+    ...                             alpha=1.0, fn="linear")
+    >>> info["factor"], adv  # identical directions: U = 0, factor 1
+    (1.0, [0.5, 0.5, -0.5, -0.5])
+    """
+    r = as_finite_floats(rewards, name="rewards")
+    check_group(len(r), name="rewards")
+    alpha = _check_alpha(alpha)
+    u = gcpo_uncertainty(embeddings, r, measure=measure, weights=weights, kappa=kappa)
+    x = alpha * u
+    factor = modulate(x, fn, gamma)
+    advantages = [a * factor for a in BASELINES.get(baseline)(r)]
+    num_clusters = 0
+    if answers is not None:
+        check_same_length(len(r), len(answers), a="rewards", b="answers")
+        num_clusters = len(set(cluster_answers(answers, "exact")))
+    info: ModulationInfo = {"se": u, "x": x, "factor": factor, "num_clusters": num_clusters}
+    return advantages, info

@@ -1,0 +1,1 @@
+"""Command-line entry points: ``seedgrpo-sweep`` (and, as they land, train, eval, report)."""

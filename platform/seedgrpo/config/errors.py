@@ -1,0 +1,142 @@
+"""Config errors that name the file, the line, the dotted field, the value and what is allowed.
+
+Every bad experiment file ends in one ``ConfigError`` holding one ``ConfigIssue`` per problem;
+the CLI prints them and exits with status 2, no traceback (STYLE.md rule 8). Pydantic's
+messages are rewritten into that shape here, in one place.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+__all__ = ["ConfigIssue", "ConfigError", "issues_from_validation", "suggest"]
+
+_TYPE_WORDS = {
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
+           "less_than_equal": "<="}
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem: where (source file or ``--set``, line), which field, and what is wrong."""
+
+    source: str
+    path: str
+    message: str
+    line: int | None = None
+
+    def render(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        if not self.path:
+            return f"{where}: {self.message}"
+        joint = " " if self.message.startswith("=") else ": "
+        return f"{where}: {self.path}{joint}{self.message}"
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used, with every problem found."""
+
+    def __init__(self, issues: Sequence[ConfigIssue]) -> None:
+        self.issues = list(issues)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = [issue.render() for issue in self.issues]
+        if len(lines) == 1:
+            return lines[0]
+        return f"{len(lines)} problems:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` when a close match exists, else empty."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _fields_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """Field names of the model found at ``loc`` (for 'allowed keys' in unknown-key errors)."""
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        current = field.annotation
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
+    kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
+    shown = repr(value) if not isinstance(value, (dict, list)) else _short(value)
+    if kind == "extra_forbidden":
+        name = str(err["loc"][-1])
+        allowed = _fields_at(model, err["loc"][:-1])
+        hint = suggest(name, allowed)
+        return f"unknown key{hint}; allowed here: {', '.join(allowed)}"
+    if kind == "missing":
+        return "is required"
+    if kind == "literal_error":
+        return f"= {shown} is not one of {ctx['expected']}"
+    if kind in _BOUNDS:
+        bound = next(iter(ctx.values()))
+        return f"= {shown} must be {_BOUNDS[kind]} {bound}"
+    if kind in ("too_short", "too_long"):
+        return f"= {shown}: {err['msg'][0].lower()}{err['msg'][1:]}"
+    if kind in _TYPE_WORDS:
+        return f"= {shown} has the wrong type: expected {_TYPE_WORDS[kind]}"
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error", err["msg"]))
+    return f"= {shown}: {err['msg']}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def issues_from_validation(
+    err: ValidationError,
+    *,
+    model: type[BaseModel],
+    source: str,
+    lines: dict[tuple[str, ...], int] | None = None,
+    prefix: Sequence[str] = (),
+) -> list[ConfigIssue]:
+    """Translate pydantic errors into ``ConfigIssue``s; ``lines`` maps key paths to YAML lines."""
+    issues = []
+    for e in err.errors():
+        loc = tuple(str(p) for p in e["loc"])
+        # Errors inside search_space carry the parameter's dotted name as one loc element.
+        full = tuple(prefix) + loc
+        line = _line_for(full, lines or {})
+        issues.append(ConfigIssue(source, ".".join(full), _describe(e, model), line))
+    return issues
+
+
+def _line_for(path: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> int | None:
+    """Line of the deepest known ancestor of ``path`` in the YAML file."""
+    for cut in range(len(path), 0, -1):
+        if path[:cut] in lines:
+            return lines[path[:cut]]
+    return None

@@ -1,0 +1,178 @@
+"""Load an experiment file: read YAML, gather the search space, apply ``--set``, validate.
+
+Search-space sources: ``search_space`` may be a mapping, a path to a YAML file of such a mapping
+(typically in ``search_spaces/``), or a list mixing both. A relative path is looked up next to the
+experiment file, then in each directory above it, then in the working directory, so
+``search_spaces/alpha.yaml`` works from ``experiments/`` and ``experiments/paper/`` alike. The
+same parameter in two sources is an error; a ``--set search_space.<param>=...`` replaces it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from seedgrpo.config.errors import ConfigError, ConfigIssue, issues_from_validation
+from seedgrpo.config.overrides import Override, parse_overrides
+from seedgrpo.config.schema import ExperimentConfig
+from seedgrpo.config.search_space import ParamOrigin, check_search_space, set_dotted
+from seedgrpo.config.yaml_io import LinePositions, read_yaml
+
+__all__ = ["LoadedExperiment", "load_experiment"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedExperiment:
+    """A validated experiment and where it came from."""
+
+    config: ExperimentConfig
+    path: Path
+    label: str  # the file as the user named it, for messages
+    origins: dict[str, ParamOrigin]  # where each search-space parameter was written
+
+
+def _candidates(ref: str, base_file: Path | None) -> list[Path]:
+    ref_path = Path(ref)
+    if ref_path.is_absolute():
+        return [ref_path]
+    dirs = []
+    if base_file is not None:
+        here = base_file.resolve().parent
+        dirs = [here, *here.parents]
+    dirs.append(Path.cwd())
+    return [d / ref_path for d in dict.fromkeys(dirs)]
+
+
+def _read_space_file(ref: str, base_file: Path | None, label: str, line: int | None
+                     ) -> tuple[dict[str, Any], str, LinePositions]:
+    candidates = _candidates(ref, base_file)
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        looked = ", ".join(str(c) for c in candidates[:4])
+        raise ConfigError([ConfigIssue(label, "search_space", f"file '{ref}' not found "
+                                       f"(looked in {looked})", line)])
+    data, positions = read_yaml(found, label=ref)
+    if data is None:
+        data = {}
+    if isinstance(data, dict) and set(data) == {"search_space"}:  # tolerate a wrapped file
+        data, positions = data["search_space"], {k[1:]: v for k, v in positions.items() if k}
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigIssue(ref, "", "a search-space file must be a mapping of dotted "
+                                       "config paths to {grid: [...]} and the like")])
+    return data, ref, positions
+
+
+def _gather_space(raw: Any, base_file: Path | None, label: str, positions: LinePositions
+                  ) -> tuple[dict[str, Any], dict[str, ParamOrigin], list[ConfigIssue]]:
+    """Merge the search-space sources into one mapping; a parameter defined twice is an issue."""
+    if raw is None:
+        return {}, {}, []
+    items = raw if isinstance(raw, list) else [raw]
+    merged: dict[str, Any] = {}
+    origins: dict[str, ParamOrigin] = {}
+    issues: list[ConfigIssue] = []
+    for i, item in enumerate(items):
+        prefix = ("search_space", str(i)) if isinstance(raw, list) else ("search_space",)
+        line = positions.get(prefix)
+        if isinstance(item, str):
+            data, source, pos = _read_space_file(item, base_file, label, line)
+            item_lines = {k: pos.get((k,)) for k in data}
+        elif isinstance(item, dict):
+            data, source = item, label
+            item_lines = {k: positions.get((*prefix, str(k))) for k in data}
+        else:
+            issues.append(ConfigIssue(label, ".".join(prefix), f"= {item!r} must be a mapping "
+                                      "of parameters or a path to a search-space file", line))
+            continue
+        for key, value in data.items():
+            key = str(key)
+            if key in merged:
+                first = origins[key].source
+                issues.append(ConfigIssue(source, f"search_space.{key}", "is defined twice "
+                                          f"(also in {first}); keep one", item_lines.get(key)))
+                continue
+            merged[key] = value
+            origins[key] = ParamOrigin(source, item_lines.get(key))
+    return merged, origins, issues
+
+
+def _apply_space_overrides(space: dict[str, Any], origins: dict[str, ParamOrigin],
+                           overrides: Sequence[Override]) -> tuple[bool, list[ConfigIssue]]:
+    replaced = False
+    issues: list[ConfigIssue] = []
+    for o in overrides:
+        if o.key == "search_space":
+            space.clear()
+            origins.clear()
+            new, new_origins, found = _gather_space(o.value, None, o.label, {})
+            issues.extend(found)
+            space.update(new)
+            origins.update({k: ParamOrigin(o.label) for k in new_origins})
+            replaced = True
+        elif o.key.startswith("search_space."):
+            param = o.key.removeprefix("search_space.")
+            space[param] = o.value
+            origins[param] = ParamOrigin(o.label)
+    return replaced, issues
+
+
+def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> LoadedExperiment:
+    """Read and validate an experiment file with ``--set`` overrides; raise ``ConfigError``.
+
+    Everything is checked here, before anything starts: unknown keys, types, ranges, cross-field
+    rules, every search-space parameter against the schema, and the Tune settings.
+    """
+    label = str(path)
+    file = Path(path)
+    parsed = parse_overrides(overrides)
+    data, positions = read_yaml(file, label=label)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigIssue(label, "", "must be a mapping of sections (model:, "
+                                       "algorithm:, train:, ...) at the top level", 1)])
+    explicit_space = "search_space" in data
+    space, origins, space_issues = _gather_space(data.pop("search_space", None), file, label,
+                                                 positions)
+    replaced, found = _apply_space_overrides(space, origins, parsed)
+    space_issues += found
+    explicit_space = explicit_space or replaced
+
+    override_sources: dict[tuple[str, ...], str] = {}
+    for o in parsed:
+        if not o.key.startswith("search_space"):
+            set_dotted(data, o.key, o.value)
+            override_sources[tuple(o.key.split("."))] = o.label
+    try:
+        base = ExperimentConfig.model_validate(data)
+    except ValidationError as err:
+        issues = issues_from_validation(err, model=ExperimentConfig, source=label, lines=positions)
+        raise ConfigError([_relabel(i, override_sources) for i in issues]) from err
+
+    if base.tracking.experiment_name is None:
+        base.tracking.experiment_name = file.stem
+    tune_origin = ParamOrigin(label, positions.get(("tune",)) or positions.get(("search_space",)))
+    domains, issues = check_search_space(base, space, origins, tune_origin=tune_origin,
+                                         explicit=explicit_space)
+    issues = space_issues + issues
+    if issues:
+        raise ConfigError(issues)
+    config = base.model_copy(update={"search_space": domains})
+    logger.debug("loaded %s with %d search-space parameter(s)", label, len(domains))
+    return LoadedExperiment(config, file, label, dict(origins))
+
+
+def _relabel(issue: ConfigIssue, override_sources: dict[tuple[str, ...], str]) -> ConfigIssue:
+    """Point an error at the ``--set`` that wrote the field, not at the file."""
+    parts = tuple(issue.path.split("."))
+    for cut in range(len(parts), 0, -1):
+        if parts[:cut] in override_sources:
+            return ConfigIssue(override_sources[parts[:cut]], issue.path, issue.message)
+    return issue

@@ -1,0 +1,65 @@
+"""What one trial reserves: its placement-group bundles, computed from the trial's own config.
+
+Bundle 0 is the trial driver (Tune runs the function trainable there), then the scorer, the
+rollout workers and the learner ranks, in that order; actors receive bundle indices and never
+build placement groups of their own (STYLE.md rule 10). A trial's config decides its bundles, so
+a sweep over rollout.num_workers or learner.num_ranks reserves what each trial really needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from seedgrpo.config.schema import ExperimentConfig, ResourceSpec
+
+__all__ = ["Bundle", "trial_bundles", "total_resources", "describe_resources"]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """One placement-group bundle and the actor it is for."""
+
+    role: str  # driver | scorer | rollout_worker | learner_rank
+    resources: dict[str, float]
+
+
+def _as_ray(spec: ResourceSpec) -> dict[str, float]:
+    out = {"CPU": spec.cpus}
+    if spec.gpus:
+        out["GPU"] = spec.gpus
+    out.update(spec.custom)
+    return out
+
+
+def trial_bundles(cfg: ExperimentConfig) -> list[Bundle]:
+    """Bundles in placement order: driver, scorer, rollout workers, learner ranks.
+
+    >>> [b.role for b in trial_bundles(ExperimentConfig())]
+    ['driver', 'scorer', 'rollout_worker', 'learner_rank', 'learner_rank']
+    """
+    r = cfg.resources
+    bundles = [Bundle("driver", _as_ray(r.driver)), Bundle("scorer", _as_ray(r.scorer))]
+    bundles += [Bundle("rollout_worker", _as_ray(r.rollout_worker))] * cfg.rollout.num_workers
+    bundles += [Bundle("learner_rank", _as_ray(r.learner_rank))] * cfg.learner.num_ranks
+    return bundles
+
+
+def total_resources(cfg: ExperimentConfig) -> dict[str, float]:
+    """Sum over the bundles: what the cluster must have free for the trial to start."""
+    total: dict[str, float] = {}
+    for bundle in trial_bundles(cfg):
+        for name, amount in bundle.resources.items():
+            total[name] = total.get(name, 0.0) + amount
+    return total
+
+
+def describe_resources(cfg: ExperimentConfig) -> str:
+    """``CPU 2, GPU 0`` style summary (custom resources appended).
+
+    >>> describe_resources(ExperimentConfig())
+    'CPU 2, GPU 0'
+    """
+    total = total_resources(cfg)
+    parts = [f"CPU {total.pop('CPU', 0.0):g}", f"GPU {total.pop('GPU', 0.0):g}"]
+    parts += [f"{name} {amount:g}" for name, amount in sorted(total.items())]
+    return ", ".join(parts)

