@@ -14,7 +14,7 @@ _BOXED = "\\boxed{"
 
 
 def extract_answer(text: str) -> str | None:
-    r"""Content of the last ``\boxed{...}`` whose braces balance, stripped; ``None`` if there is none.
+    r"""Content of the last ``\boxed{...}`` whose braces balance, stripped; else ``None``.
 
     "Last" is by opening position among the boxes that close, so a response cut off inside a
     second ``\boxed{`` still yields its earlier, complete answer. Escaped braces ``\{`` and ``\}``
@@ -24,7 +24,7 @@ def extract_answer(text: str) -> str | None:
     '\\frac{1}{2}'
     >>> extract_answer(r"\boxed{3} then \boxed{ 4 }")
     '4'
-    >>> extract_answer(r"\boxed{5} and a cut-off \boxed{6") 
+    >>> extract_answer(r"\boxed{5} and a cut-off \boxed{6")
     '5'
     >>> extract_answer("no box here") is None
     True

@@ -40,7 +40,7 @@ def cluster_log_probs(cluster_ids: Sequence[int], logprobs: Sequence[float]) -> 
     """
     total = _logsumexp(logprobs)
     members: dict[int, list[float]] = {}
-    for cid, lp in zip(cluster_ids, logprobs):
+    for cid, lp in zip(cluster_ids, logprobs, strict=True):
         members.setdefault(cid, []).append(lp)
     return {cid: _logsumexp(lps) - total for cid, lps in members.items()}
 

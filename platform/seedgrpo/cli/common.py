@@ -25,7 +25,8 @@ def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a config value by its dotted path, typed by the schema; repeatable "
-             "(e.g. --set algorithm.alpha=0.5 --set 'search_space.algorithm.group_size={grid: [4, 8]}')",
+             "(e.g. --set algorithm.alpha=0.5 "
+             "--set 'search_space.algorithm.group_size={grid: [4, 8]}')",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-v info, -vv debug)")

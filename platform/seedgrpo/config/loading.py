@@ -163,7 +163,7 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> LoadedEx
                                          explicit=explicit_space)
     issues = space_issues + issues
     if issues:
-        raise ConfigError(issues)
+        raise ConfigError(sorted(issues, key=lambda i: (i.source, i.line or 0)))
     config = base.model_copy(update={"search_space": domains})
     logger.debug("loaded %s with %d search-space parameter(s)", label, len(domains))
     return LoadedExperiment(config, file, label, dict(origins))

@@ -107,7 +107,9 @@ def parse_overrides(items: Sequence[str]) -> list[Override]:
                 value = _typed_value(annotation, raw)
         except yaml.YAMLError as err:
             problem = getattr(err, "problem", None) or err
-            issues.append(ConfigIssue(f"--set {text}", key, f"the value is not valid YAML: {problem}"))
+            issues.append(
+                ConfigIssue(f"--set {text}", key, f"the value is not valid YAML: {problem}")
+            )
             continue
         parsed.append(Override(key, value, text))
     if issues:

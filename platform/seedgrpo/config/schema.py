@@ -63,7 +63,9 @@ class Domain(Section):
             if kind not in DOMAIN_KINDS:
                 raise ValueError(f"'{kind}' is not one of {', '.join(DOMAIN_KINDS)}")
             if not isinstance(values, list):
-                raise ValueError(f"{kind} takes a list, e.g. {{{kind}: [0.1, 0.5]}}; got {values!r}")
+                raise ValueError(
+                    f"{kind} takes a list, e.g. {{{kind}: [0.1, 0.5]}}; got {values!r}"
+                )
             return {"kind": kind, "values": values}
         if not isinstance(data, (dict, Domain)):
             raise ValueError(
@@ -101,7 +103,9 @@ class Domain(Section):
     def describe(self) -> str:
         """Short text for tables: ``grid[0, 0.5, 1]`` or ``loguniform(0.01, 1)``."""
         inner = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in self.values)
-        return f"{self.kind}[{inner}]" if self.kind in ("grid", "choice") else f"{self.kind}({inner})"
+        if self.kind in ("grid", "choice"):
+            return f"{self.kind}[{inner}]"
+        return f"{self.kind}({inner})"
 
 
 class ResourceSpec(Section):
@@ -118,7 +122,8 @@ class ResourcesConfig(Section):
 
     driver: ResourceSpec = Field(
         default_factory=lambda: ResourceSpec(cpus=0.25),
-        description="The trial driver (Tune's function trainable): bundle 0 of the placement group.",
+        description="The trial driver (Tune's function trainable): bundle 0 of the placement "
+        "group.",
     )
     scorer: ResourceSpec = Field(
         default_factory=lambda: ResourceSpec(cpus=0.25),
@@ -161,7 +166,9 @@ class TuneConfig(Section):
         1, ge=1, description="Draws of the sampled parameters (per grid point for grid/random)."
     )
     seeds: int = Field(
-        1, ge=1, description="Repeats of each configuration with train.seed, +1, ...: noise vs effect."
+        1,
+        ge=1,
+        description="Repeats of each configuration with train.seed, +1, ...: noise vs effect.",
     )
     seed: int = Field(0, ge=0, description="Seed of the search itself (random draws, TPE).")
     max_concurrent_trials: int = Field(

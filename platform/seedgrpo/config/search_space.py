@@ -147,9 +147,17 @@ def check_search_space(
         issues.extend(found)
         if domain is not None:
             domains[key] = domain
+    tune = base.tune
+    if tune.search_alg == "optuna":  # per parameter: holds whatever else is wrong
+        for key, d in domains.items():
+            if not d.sampled:
+                o = origins[key]
+                issues.append(ConfigIssue(
+                    o.source, f"search_space.{key}",
+                    "is a grid, but tune.search_alg 'optuna' only samples; use choice, uniform, "
+                    "loguniform or randint, or set tune.search_alg: grid", o.line))
     if issues:
         return domains, issues
-    tune = base.tune
 
     def tune_issue(path: str, message: str) -> None:
         issues.append(ConfigIssue(tune_origin.source, path, message, tune_origin.line))
@@ -159,13 +167,6 @@ def check_search_space(
         tune_issue("search_space", "is empty; give at least one parameter, e.g. "
                    "algorithm.alpha: {grid: [0.0, 0.5, 1.0]}, or remove the key")
     if tune.search_alg == "optuna":
-        for key, d in domains.items():
-            if not d.sampled:
-                o = origins[key]
-                issues.append(ConfigIssue(
-                    o.source, f"search_space.{key}",
-                    "is a grid, but tune.search_alg 'optuna' only samples; use choice, uniform, "
-                    "loguniform or randint, or set tune.search_alg: grid", o.line))
         if not domains:
             tune_issue("tune.search_alg", "'optuna' needs at least one sampled parameter "
                        "(choice, uniform, loguniform, randint) in search_space")
@@ -229,7 +230,7 @@ def _variants(cfg: ExperimentConfig) -> list[dict[str, Any]]:
     out = []
     for _ in range(cfg.tune.num_samples):
         for combo in itertools.product(*(space[k].values for k in grid_keys)):
-            chosen = dict(zip(grid_keys, combo))
+            chosen = dict(zip(grid_keys, combo, strict=True))
             for key, domain in space.items():
                 if domain.sampled:
                     chosen[key] = _draw(domain, rng)
@@ -291,7 +292,7 @@ def expand_trials(cfg: ExperimentConfig, *, source: str = "search_space") -> lis
             except ValidationError as err:
                 inner = issues_from_validation(err, model=ExperimentConfig, source="")
                 raise ConfigError([
-                    ConfigIssue(source, "search_space", f"trial {name} is invalid: "
+                    ConfigIssue(source, "", f"trial {name} of the search space is invalid: "
                                 f"{i.path} {i.message}".replace("  ", " ")) for i in inner
                 ]) from err
             trials.append(Trial(len(trials), name, varied, config))

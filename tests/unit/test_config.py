@@ -1,0 +1,251 @@
+"""Experiment files: loading, --set overrides, search spaces, trial expansion, resources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from seedgrpo.config import (
+    ConfigError,
+    ExperimentConfig,
+    describe_resources,
+    expand_trials,
+    load_experiment,
+    total_resources,
+    trial_bundles,
+)
+
+from ..conftest import REPO_ROOT
+
+
+def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def errors_of(path: Path, overrides: list[str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path, overrides or [])
+    return [issue.render() for issue in info.value.issues]
+
+
+# -- defaults and the shipped files ---------------------------------------------------------
+def test_empty_file_is_all_defaults(tmp_path: Path) -> None:
+    loaded = load_experiment(write(tmp_path, ""))
+    assert loaded.config.algorithm.modulation == "linear"
+    assert loaded.config.tracking.experiment_name == "exp"  # from the file name
+    assert expand_trials(loaded.config)[0].name == "base"
+
+
+@pytest.mark.parametrize("path", sorted((REPO_ROOT / "experiments").rglob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_experiment_loads_and_expands(path: Path) -> None:
+    loaded = load_experiment(path)
+    assert expand_trials(loaded.config)
+
+
+def test_alpha_grid_has_the_none_baseline_once() -> None:
+    trials = expand_trials(load_experiment(REPO_ROOT / "experiments/alpha_grid.yaml").config)
+    names = [t.name for t in trials]
+    assert names == ["none", "linear-a0.1", "linear-a0.5", "linear-a1"]
+    assert trials[0].params == {"algorithm.modulation": "none"}  # alpha is ignored by none
+    assert [t.config.algorithm.alpha for t in trials[1:]] == [0.1, 0.5, 1.0]
+
+
+# -- bad input: one issue per problem, with file, line and dotted path -----------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("algorithm:\n  alpha: -1\n", "exp.yaml:2: algorithm.alpha = -1 must be >= 0"),
+        ("algorithm:\n  group_size: 1\n", "exp.yaml:2: algorithm.group_size = 1 must be >= 2"),
+        ("algorithm:\n  modulation: lineer\n",
+         "exp.yaml:2: algorithm.modulation = 'lineer' is not one of 'none', 'linear', 'exp', "
+         "'focal' or 'inverse'"),
+        ("algorithm:\n  alhpa: 0.5\n",
+         "exp.yaml:2: algorithm.alhpa: unknown key (did you mean 'alpha'?); allowed here: "),
+        ("train:\n  steps: many\n",
+         "exp.yaml:2: train.steps = 'many' has the wrong type: expected a whole number"),
+        ("modle:\n  name: x\n", "exp.yaml:1: modle: unknown key (did you mean 'model'?)"),
+        ("learner:\n  zero_stage: 4\n", "learner.zero_stage = 4 is not one of 1, 2 or 3"),
+        ("rollout:\n  temperature: 0\n", "rollout.temperature = 0 must be > 0"),
+        ("data:\n  source: jsonl\n", "data.source 'jsonl' needs data.path"),
+        ("model:\n  source: bundled\n  name: gpt2\n", "model.name 'gpt2' is not a bundled model"),
+        ("eval:\n  benchmarks: [aime25]\n", "unknown benchmark(s) aime25; choose from: aime24"),
+        ("tune:\n  metric: accuracy\n", "tune.metric 'accuracy' is not a metric name"),
+        ("tune:\n  metric: eval/aime24/pass_at_1\n",
+         "reads benchmark 'aime24', which is not in eval.benchmarks"),
+        ("train:\n  prompts_per_step: 3\nalgorithm:\n  group_size: 3\nlearner:\n  num_ranks: 2\n",
+         "= 9 responses do not split evenly over learner.num_ranks = 2"),
+        ("- 1\n- 2\n", "exp.yaml:1: must be a mapping of sections"),
+        ("algorithm: {alpha: [1\n", "exp.yaml:2: YAML syntax error"),
+    ],
+)
+def test_bad_files_name_the_problem(tmp_path: Path, text: str, expected: str) -> None:
+    issues = errors_of(write(tmp_path, text))
+    assert any(expected in issue for issue in issues), issues
+
+
+def test_all_problems_reported_together(tmp_path: Path) -> None:
+    issues = errors_of(write(tmp_path, "algorithm:\n  alpha: -1\n  group_size: 0\n"))
+    assert len(issues) == 2
+
+
+def test_missing_file_lists_neighbours(tmp_path: Path) -> None:
+    write(tmp_path, "", "real.yaml")
+    (issue,) = errors_of(tmp_path / "typo.yaml")
+    assert "typo.yaml: no such file; files there: real.yaml" in issue
+
+
+# -- overrides -------------------------------------------------------------------------------
+def test_overrides_are_typed_by_the_schema(tmp_path: Path) -> None:
+    cfg = load_experiment(write(tmp_path, ""), [
+        "algorithm.alpha=0.5", "model.source=hf", "model.name=123", "learner.zero_stage=3",
+        "eval.benchmarks=aime24,amc23", "train.grad_clip=null", "rollout.engine=hf",
+    ]).config
+    assert cfg.algorithm.alpha == 0.5
+    assert cfg.model.name == "123"  # a text field keeps the text as typed
+    assert cfg.learner.zero_stage == 3
+    assert cfg.eval.benchmarks == ["aime24", "amc23"]
+    assert cfg.train.grad_clip is None
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("algorithm.alpha=-2", "--set algorithm.alpha=-2: algorithm.alpha = -2 must be >= 0"),
+        ("algorithm.alpah=1", "unknown key 'alpah' in algorithm (did you mean 'alpha'?)"),
+        ("alpha", "--set expects KEY=VALUE"),
+        ("algorithm.alpha.x=1", "algorithm.alpha is a value, not a section"),
+        ("algorithm.alpha=[1", "the value is not valid YAML"),
+    ],
+)
+def test_bad_overrides(tmp_path: Path, override: str, expected: str) -> None:
+    issues = errors_of(write(tmp_path, ""), [override])
+    assert any(expected in issue for issue in issues), issues
+
+
+# -- search spaces ---------------------------------------------------------------------------
+def test_search_space_files_are_found_above_the_experiment(tmp_path: Path) -> None:
+    write(tmp_path, "algorithm.alpha: {grid: [0.0, 1.0]}\n", "search_spaces/a.yaml")
+    write(tmp_path, "algorithm.group_size: {grid: [2, 4]}\n", "search_spaces/g.yaml")
+    exp = write(tmp_path, "search_space: [search_spaces/a.yaml, search_spaces/g.yaml]\n",
+                "experiments/deep/x.yaml")
+    trials = expand_trials(load_experiment(exp).config)
+    # names hold only what varies: alpha and G here
+    assert [t.name for t in trials] == ["a0-G2", "a0-G4", "a1-G2", "a1-G4"]
+
+
+def test_search_space_override_replaces_a_parameter(tmp_path: Path) -> None:
+    exp = write(tmp_path, "search_space:\n  algorithm.alpha: {grid: [0.0, 1.0]}\n")
+    trials = expand_trials(load_experiment(exp, ["search_space.algorithm.alpha={grid: [0.3]}"]
+                                           ).config)
+    assert [t.params for t in trials] == [{"algorithm.alpha": 0.3}]
+
+
+@pytest.mark.parametrize(
+    ("space", "tune", "expected"),
+    [
+        ("{}", "", "search_space: is empty"),
+        ("{algorithm.alpha: {grid: []}}", "", "search_space.algorithm.alpha"),
+        ("{algorithm.alpha: {grid: [0.1, -1]}}", "",
+         "grid value -1 is invalid: algorithm.alpha = -1 must be >= 0"),
+        ("{algorithm.modulation: {choice: [linear, cubic]}}", "",
+         "choice value 'cubic' is invalid"),
+        ("{algorithm.alpha: {uniform: [1, 0]}}", "", "uniform needs lo < hi"),
+        ("{train.lr: {loguniform: [0, 1]}}", "", "loguniform needs lo > 0"),
+        ("{algorithm.group_size: {uniform: [2, 8]}}", "", "use randint for whole numbers"),
+        ("{algorithm.alpha: {gird: [1]}}", "", "'gird' is not one of grid, choice"),
+        ("{algorithm.alpha: {grid: [1], choice: [2]}}", "", "takes exactly one of"),
+        ("{algorithm.alfa: {grid: [1]}}", "", "unknown key 'alfa' in algorithm"),
+        ("{tune.num_samples: {grid: [1, 2]}}", "", "cannot be swept"),
+        ("{algorithm: {grid: [1]}}", "", "is a section, not a value"),
+        ("{algorithm.alpha: {grid: [0.1, 0.2]}}", "tune: {search_alg: optuna}",
+         "is a grid, but tune.search_alg 'optuna' only samples"),
+        ("{algorithm.alpha: {grid: [0.1]}}", "tune: {search_alg: random}",
+         "'random' needs at least one sampled parameter"),
+        ("{algorithm.alpha: {grid: [0.1]}}", "tune: {num_samples: 3}",
+         "would repeat identical trials; use tune.seeds"),
+        ("{train.seed: {grid: [1, 2]}}", "tune: {seeds: 2}", "both set the seed"),
+        ("{algorithm.alpha: {uniform: [0, 1]}}", "tune: {search_alg: optuna, seeds: 2}",
+         "repeated seeds work with grid and random search"),
+        ("[missing.yaml]", "", "file 'missing.yaml' not found"),
+        ("[{algorithm.alpha: {grid: [1]}}, {algorithm.alpha: {grid: [2]}}]", "",
+         "is defined twice"),
+    ],
+)
+def test_bad_search_spaces(tmp_path: Path, space: str, tune: str, expected: str) -> None:
+    issues = errors_of(write(tmp_path, f"search_space: {space}\n{tune}\n"))
+    assert any(expected in issue for issue in issues), issues
+
+
+def test_trial_combinations_are_validated_as_a_whole(tmp_path: Path) -> None:
+    # 5 prompts x G 5 = 25 responses split over 5 ranks, but not over 2; each value alone is
+    # valid against the base config (5 prompts x G 8 = 40 over 5 ranks, or over 2)
+    exp = write(tmp_path, "train: {prompts_per_step: 5}\nlearner: {num_ranks: 5}\n"
+                          "search_space:\n  algorithm.group_size: {grid: [5, 8]}\n"
+                          "  learner.num_ranks: {grid: [5, 2]}\n")
+    with pytest.raises(ConfigError, match="trial G5-num_ranks2 of the search space is invalid"):
+        expand_trials(load_experiment(exp).config)
+
+
+# -- expansion -------------------------------------------------------------------------------
+def test_grid_times_seeds_order_and_names(tmp_path: Path) -> None:
+    exp = write(tmp_path, "tune: {seeds: 2}\ntrain: {seed: 10}\nsearch_space:\n"
+                          "  algorithm.group_size: {grid: [4, 8]}\n"
+                          "  algorithm.modulation: {grid: [exp, none]}\n")
+    trials = expand_trials(load_experiment(exp).config)
+    # last parameter fastest, then the seeds; the modulation leads the name, the seed ends it
+    assert [t.name for t in trials] == [
+        "exp-G4-s10", "exp-G4-s11", "none-G4-s10", "none-G4-s11",
+        "exp-G8-s10", "exp-G8-s11", "none-G8-s10", "none-G8-s11",
+    ]
+    assert [(t.config.algorithm.group_size, t.config.algorithm.modulation, t.config.train.seed)
+            for t in trials] == [(4, "exp", 10), (4, "exp", 11), (4, "none", 10), (4, "none", 11),
+                                 (8, "exp", 10), (8, "exp", 11), (8, "none", 10), (8, "none", 11)]
+    assert [t.index for t in trials] == list(range(8))
+    assert len({t.name for t in trials}) == 8
+
+
+def test_random_search_is_seeded_and_in_range(tmp_path: Path) -> None:
+    text = ("tune: {search_alg: random, num_samples: 5, seed: 3}\nsearch_space:\n"
+            "  algorithm.alpha: {loguniform: [0.01, 1.0]}\n"
+            "  algorithm.group_size: {randint: [2, 5]}\n"
+            "  algorithm.modulation: {choice: [linear, exp]}\n"
+            "train: {prompts_per_step: 4}\nlearner: {num_ranks: 1}\n")
+    first = expand_trials(load_experiment(write(tmp_path, text)).config)
+    again = expand_trials(load_experiment(write(tmp_path, text, "b.yaml")).config)
+    assert [t.params for t in first] == [t.params for t in again]  # same seed, same draws
+    assert len(first) == 5
+    for t in first:
+        assert 0.01 <= t.params["algorithm.alpha"] <= 1.0
+        assert t.params["algorithm.group_size"] in (2, 3, 4)  # hi excluded, as Ray Tune
+        assert t.config.algorithm.modulation == t.params["algorithm.modulation"]
+
+
+def test_optuna_trials_carry_their_domains(tmp_path: Path) -> None:
+    exp = write(tmp_path, "tune: {search_alg: optuna, num_samples: 3}\nsearch_space:\n"
+                          "  algorithm.alpha: {loguniform: [0.01, 1.0]}\n")
+    trials = expand_trials(load_experiment(exp).config)
+    assert len(trials) == 3 and all(t.params == {} for t in trials)
+    assert trials[0].adaptive["algorithm.alpha"].describe() == "loguniform(0.01, 1)"
+
+
+def test_focal_gamma_matters_only_for_focal(tmp_path: Path) -> None:
+    exp = write(tmp_path, "search_space:\n  algorithm.modulation: {grid: [linear, focal]}\n"
+                          "  algorithm.gamma: {grid: [1.0, 2.0]}\n")
+    names = [t.name for t in expand_trials(load_experiment(exp).config)]
+    assert names == ["linear", "focal-g1", "focal-g2"]
+
+
+# -- resources -------------------------------------------------------------------------------
+def test_bundles_follow_the_trial_config() -> None:
+    cfg = ExperimentConfig(rollout={"num_workers": 2}, learner={"num_ranks": 4},
+                           resources={"learner_rank": {"cpus": 1, "gpus": 1,
+                                                       "custom": {"gpu_node": 0.01}}})
+    roles = [b.role for b in trial_bundles(cfg)]
+    assert roles == ["driver", "scorer", "rollout_worker", "rollout_worker"] + ["learner_rank"] * 4
+    # 0.25 + 0.25 + 2 * 0.5 + 4 * 1 CPUs; 4 GPUs; the custom marker summed
+    assert total_resources(cfg) == {"CPU": 5.5, "GPU": 4.0, "gpu_node": 0.04}
+    assert describe_resources(cfg) == "CPU 5.5, GPU 4, gpu_node 0.04"
