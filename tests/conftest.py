@@ -16,7 +16,10 @@ SHARED_DATA = Path(os.environ.get("SEEDGRPO_SHARED_DATA", REPO_ROOT.parent / "sh
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "math500.jsonl").is_file():
-        pytest.skip(f"benchmark data not found in {SHARED_DATA} (set SEEDGRPO_SHARED_DATA)")
+        message = f"benchmark data not found in {SHARED_DATA} (set SEEDGRPO_SHARED_DATA)"
+        if os.environ.get("CI"):
+            pytest.fail(message + ": CI must run the real-data tests")
+        pytest.skip(message)
     return SHARED_DATA
 
 

@@ -187,12 +187,32 @@ def test_gcpo_uncertainty_hand_computed() -> None:
 
 
 def test_gcpo_advantages_modulate_by_u() -> None:
-    # U = 0.5 (above), alpha 1, linear -> f = 0.5; rewards [1, 1] -> advantages 0 anyway
-    adv, info = gcpo_advantages([1, 1, 0, 0], np.eye(4), alpha=1.0, fn="linear",
+    # 4 orthonormal rows: CD_n = 0.75; rewards [1, 0, 0, 0]: RD_n = 0.866025, kappa 1
+    # U = 0.75 * (1 - 0.866025) = 0.100481; alpha 1, linear: f = 0.899519
+    # Dr. GRPO advantages [0.75, -0.25, -0.25, -0.25] * f
+    adv, info = gcpo_advantages([1, 0, 0, 0], np.eye(4), alpha=1.0, fn="linear",
                                 answers=["1", "1", "2", None])
-    # 4 orthonormal rows: CD_n = 0.75; rewards [1,1,0,0]: RD_n = 1 -> U = 0, factor 1
-    assert info["factor"] == 1.0 and info["num_clusters"] == 3
-    assert adv == [0.5, 0.5, -0.5, -0.5]
+    assert info["se"] == pytest.approx(0.100481, abs=1e-6)
+    assert info["factor"] == pytest.approx(0.899519, abs=1e-6)
+    assert info["num_clusters"] == 3  # {1}, {2}, {None}
+    assert adv == pytest.approx([0.75 * 0.899519, -0.25 * 0.899519, -0.25 * 0.899519,
+                                 -0.25 * 0.899519], abs=1e-6)
+
+
+def test_gcpo_full_reward_contrast_means_no_modulation() -> None:
+    # rewards [1, 1, 0, 0]: RD_n = 1 -> U = 0 whatever the geometry -> f = 1
+    adv, info = gcpo_advantages([1, 1, 0, 0], np.eye(4), alpha=1.0, fn="linear")
+    assert info["factor"] == 1.0 and adv == [0.5, 0.5, -0.5, -0.5]
+
+
+def test_geometry_survives_huge_entries() -> None:
+    # rows (1e300, 0) and (1e300, 1e300): cos 45 degrees -> CD = 1 - 0.707107
+    assert cosine_dispersion([[1e300, 0.0], [1e300, 1e300]]) == pytest.approx(0.292893, abs=1e-6)
+
+
+def test_modulate_rejects_non_numbers() -> None:
+    with pytest.raises(ValueError, match="gamma is '2'; it must be a number"):
+        modulate(0.5, "focal", "2")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

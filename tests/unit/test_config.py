@@ -99,6 +99,12 @@ def test_missing_file_lists_neighbours(tmp_path: Path) -> None:
 
 
 # -- overrides -------------------------------------------------------------------------------
+def test_exponent_floats_are_numbers(tmp_path: Path) -> None:
+    # YAML 1.1 reads 1e-6 as a string; every ML config writes learning rates this way
+    cfg = load_experiment(write(tmp_path, "train:\n  lr: 1e-6\n"), ["algorithm.alpha=5e-1"]).config
+    assert cfg.train.lr == 1e-6 and cfg.algorithm.alpha == 0.5
+
+
 def test_overrides_are_typed_by_the_schema(tmp_path: Path) -> None:
     cfg = load_experiment(write(tmp_path, ""), [
         "algorithm.alpha=0.5", "model.source=hf", "model.name=123", "learner.zero_stage=3",
@@ -249,3 +255,66 @@ def test_bundles_follow_the_trial_config() -> None:
     # 0.25 + 0.25 + 2 * 0.5 + 4 * 1 CPUs; 4 GPUs; the custom marker summed
     assert total_resources(cfg) == {"CPU": 5.5, "GPU": 4.0, "gpu_node": 0.04}
     assert describe_resources(cfg) == "CPU 5.5, GPU 4, gpu_node 0.04"
+
+
+# -- hostile and malformed files (review findings) -------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("algorithm:\n  alpha: .inf\n", "algorithm.alpha = inf must be a finite number"),
+        ("algorithm:\n  alpha: 1e400\n", "algorithm.alpha = inf must be a finite number"),
+        ("resources:\n  driver: {cpus: .nan}\n", "must be a finite number"),
+        ("learner:\n  num_ranks: true\n", "learner.num_ranks = True has the wrong type"),
+        ("algorithm:\n  alpha: '0.5'\n", "algorithm.alpha = '0.5' has the wrong type"),
+        ("algorithm:\n  group_size: 2.0\n", "algorithm.group_size = 2.0 has the wrong type"),
+        ("algorithm:\n  alpha: 1\nalgorithm:\n  alpha: 2\n",
+         "exp.yaml:3: algorithm: is written twice (lines 1 and 3)"),
+        ("algorithm: " + "[" * 5000 + "]" * 5000 + "\n", "is nested too deeply"),
+        ("search_space:\n  algorithm.alpha: {uniform: [0, " + "9" * 400 + "]}\n",
+         "uniform bounds must be finite numbers of sensible size"),
+        ("search_space:\n  algorithm.alpha: {grid: [.inf]}\n", "must be a finite number"),
+        ("search_space:\n  algorithm.alpha: {kind: grid}\n", "'kind' is not one of grid"),
+        ("tune: {num_samples: 100000000}\nsearch_space:\n  algorithm.alpha: {choice: [1, 2]}\n",
+         "asks for 100000000 trials; the limit is 10000"),
+    ],
+)
+def test_malformed_files(tmp_path: Path, text: str, expected: str) -> None:
+    issues = errors_of(write(tmp_path, text))
+    assert any(expected in issue for issue in issues), issues
+
+
+def test_alias_bomb_is_fast(tmp_path: Path) -> None:
+    import time
+
+    lines = ["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    for prev, name in zip("abcdef", "bcdefg", strict=True):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    start = time.monotonic()
+    issues = errors_of(write(tmp_path, "\n".join(lines) + "\n"))
+    assert time.monotonic() - start < 5.0  # 9^7 references, walked once each
+    assert any("a: unknown key" in issue for issue in issues)
+
+
+def test_directory_as_search_space_file(tmp_path: Path) -> None:
+    (tmp_path / "spaces").mkdir()
+    issues = errors_of(write(tmp_path, "search_space: spaces\n"))
+    assert any("is a directory, not a YAML file" in issue for issue in issues), issues
+
+
+def test_set_errors_blame_the_override(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    (issue,) = errors_of(path, ["eval.benchmarks=aime24,foo"])
+    assert issue.startswith("--set eval.benchmarks=aime24,foo: eval: unknown benchmark(s) foo")
+    (issue,) = errors_of(path, ["learner.num_ranks=3"])
+    assert issue.endswith("(with --set learner.num_ranks=3)")
+    (issue,) = errors_of(path, ["search_space=5"])  # one error, not also "is empty"
+    assert issue.startswith("--set search_space=5: search_space = 5 must be a mapping")
+
+
+def test_random_draws_that_coincide_still_run(tmp_path: Path) -> None:
+    # Ray Tune semantics: num_samples draws are num_samples trials, even if two draws coincide
+    exp = write(tmp_path, "tune: {search_alg: random, num_samples: 3}\nsearch_space:\n"
+                          "  algorithm.group_size: {randint: [2, 3]}\n"
+                          "train: {prompts_per_step: 2}\nlearner: {num_ranks: 1}\n")
+    names = [t.name for t in expand_trials(load_experiment(exp).config)]
+    assert names == ["G2", "G2-2", "G2-3"]

@@ -88,7 +88,6 @@ def test_semantic_entropy_rejects_bad_input(kwargs: dict, message: str) -> None:
         # None answers are singletons, each its own id
         ([None, "3", None, "3"], [0, 1, 2, 1]),
         ([None, None], [0, 1]),
-        ([], []),
     ],
 )
 def test_cluster_exact(answers: list, expected: list[int]) -> None:
@@ -101,6 +100,22 @@ def test_cluster_math_verify_merges_equivalent_forms() -> None:
     assert cluster_answers(answers, "math_verify") == [0, 0, 1, 0, 2, 0, 3, 3]
 
 
+def test_cluster_math_verify_sees_the_answer_as_written() -> None:
+    # removing spaces would turn "2 \cdot x" into "2\cdotx", which is not LaTeX for 2x
+    assert cluster_answers(["2 \\cdot x", "2x", "x \\cdot 2"], "math_verify") == [0, 0, 0]
+
+
+def test_cluster_accepts_a_generator() -> None:
+    assert cluster_answers((a for a in ["1", "1", "2"]), "exact") == [0, 0, 1]
+
+
+def test_numpy_cluster_ids_are_integers() -> None:
+    import numpy as np
+
+    assert semantic_entropy(np.array([0, 0, 1, 1]), estimator="discrete") == pytest.approx(
+        math.log(2))
+
+
 def test_cluster_math_verify_keeps_different_values_apart() -> None:
     assert cluster_answers(["2", "3", "x+1", "1+x"], "math_verify") == [0, 1, 2, 2]
 
@@ -110,7 +125,10 @@ def test_cluster_math_verify_keeps_different_values_apart() -> None:
     [
         ("123", "exact", "not one string"),
         ([1, 2], "exact", r"answers\[0\] is int"),
-        (["1"], "semantic", "unknown clustering method 'semantic'; known: exact, math_verify"),
+        ([], "exact", "answers is empty"),
+        (["1"], "exact", "answers has 1 response"),
+        (iter([]), "exact", "answers is empty"),
+        (["1", "2"], "semantic", "unknown clustering method 'semantic'; known: exact, math_verify"),
     ],
 )
 def test_cluster_rejects_bad_input(answers, method: str, message: str) -> None:

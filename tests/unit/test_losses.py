@@ -109,3 +109,40 @@ def test_policy_loss_rejects_bad_input(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         policy_loss(args.pop("logprobs"), args.pop("old_logprobs"), args.pop("advantages"),
                     args.pop("response_mask"), **args)
+
+
+# -- padding can never poison the loss (review findings) ------------------------------------
+@pytest.mark.parametrize("aggregation", ["token_mean", "seq_mean_token_mean", "dr_grpo"])
+def test_all_padding_micro_batch_gives_zero(aggregation: str) -> None:
+    lp = torch.zeros(2, 3, requires_grad=True)
+    loss, _ = policy_loss(lp, torch.zeros(2, 3), torch.tensor([1.0, -1.0]), torch.zeros(2, 3),
+                          aggregation=aggregation, max_response_len=3)
+    loss.backward()
+    assert loss.item() == 0.0 and torch.isfinite(lp.grad).all()
+
+
+def test_garbage_on_padding_stays_out() -> None:
+    # padding holds a log-ratio of 200 (exp overflows float32) and NaN/inf log-probs
+    lp = torch.tensor([[0.0, 200.0], [0.0, float("inf")]], requires_grad=True)
+    old = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+    ref = torch.tensor([[0.0, float("nan")], [0.0, float("-inf")]])
+    mask = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    loss, stats = policy_loss(lp, old, torch.tensor([1.0, -1.0]), mask, aggregation="token_mean",
+                              ref_logprobs=ref, kl_coef=0.1)
+    loss.backward()
+    # only the two valid tokens count: rho 1, A = +1 and -1 -> mean 0; KL 0
+    assert loss.item() == 0.0 and stats["kl"] == 0.0
+    assert torch.isfinite(lp.grad).all()
+
+
+def test_non_binary_mask_is_refused() -> None:
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        policy_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.ones(1), torch.full((1, 2), 2.0),
+                    aggregation="token_mean")
+
+
+def test_nan_on_a_response_token_is_refused() -> None:
+    ref = torch.tensor([[float("nan"), 0.0]])
+    with pytest.raises(ValueError, match="ref_logprobs contains NaN"):
+        policy_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.ones(1), torch.ones(1, 2),
+                    aggregation="token_mean", ref_logprobs=ref)

@@ -72,7 +72,7 @@ def test_seed_advantages_are_scaled_group_advantages(group, alpha, fn) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.text(max_size=5)), max_size=20))
+@given(st.lists(st.one_of(st.none(), st.text(max_size=5)), min_size=2, max_size=20))
 def test_cluster_ids_numbered_by_first_appearance(answers) -> None:
     ids = cluster_answers(answers, "exact")
     highest = -1
@@ -86,3 +86,13 @@ def test_cluster_ids_numbered_by_first_appearance(answers) -> None:
 def test_extract_answer_never_raises_and_is_a_substring(text) -> None:
     answer = extract_answer(text)
     assert answer is None or answer in text
+
+
+brace_free = st.text(alphabet=st.characters(blacklist_characters="{}\\"), max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(brace_free, min_size=1, max_size=5), brace_free, brace_free)
+def test_extract_answer_last_box_wins(answers, before, after) -> None:
+    text = before + " ".join(f"\\boxed{{{a}}}" for a in answers) + after
+    assert extract_answer(text) == answers[-1].strip()

@@ -77,12 +77,14 @@ def test_reward_rejects_bad_arguments() -> None:
         math_reward(None, "1")  # type: ignore[arg-type]
 
 
+# (label, completion, how it must end: a counter name, or "slow" = math-verify's own
+# alarm (errors) or the hard bound (timeouts), whichever fires first on this machine)
 HOSTILE = [
     ("deep nesting", "\\boxed{" + "{" * 5_000 + "1" + "}" * 5_000 + "}", "refused"),
     ("megabyte answer", "\\boxed{" + "1+" * 500_000 + "1}", "refused"),
-    ("tower of powers", "\\boxed{2^{2^{2^{2^{2^{100}}}}}}", None),
-    ("huge factorial", "\\boxed{(10^{10})!}", None),
-    ("many fractions", "\\boxed{" + "\\frac{1}{" * 30 + "2" + "}" * 30 + "}", None),
+    ("tower of powers", "\\boxed{2^{2^{2^{2^{2^{100}}}}}}", "slow"),
+    ("huge factorial", "\\boxed{(10^{10})!}", "slow"),
+    ("many fractions", "\\boxed{" + "\\frac{1}{" * 30 + "2" + "}" * 30 + "}", "slow"),
 ]
 
 
@@ -94,8 +96,11 @@ def test_hostile_answers_score_zero_within_the_bound(label, completion, counter)
     elapsed = time.monotonic() - start
     # The hard bound is 3 s per check plus a worker (re)start; 30 s is far above any honest run.
     assert elapsed < 30.0, f"{label} took {elapsed:.1f} s"
-    if counter is not None:
-        assert getattr(verifier.counters, counter) == 1
+    c = verifier.counters
+    if counter == "slow":
+        assert c.errors + c.timeouts == 1, verifier.counter_values()
+    else:
+        assert getattr(c, counter) == 1, verifier.counter_values()
     # the verifier still works afterwards
     assert math_reward("\\boxed{1}", "1", verifier=verifier) == 1.0
     verifier.close()
@@ -137,3 +142,48 @@ def test_works_from_non_main_threads() -> None:
         t.join(timeout=60)
     assert results == [1.0] * 4
     verifier.close()
+
+
+def test_a_broken_install_fails_closed_with_the_reason(tmp_path, monkeypatch) -> None:
+    """A math-verify that cannot import: rewards score 0, the error counter says why."""
+    fake = tmp_path / "math_verify"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('math_verify is broken for this test')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the worker process imports the fake first
+    verifier = Verifier()
+    assert math_reward("\\boxed{1}", "1", verifier=verifier) == 0.0
+    assert verifier.counters.errors == 1
+    strict = Verifier(raise_on_error=True)
+    with pytest.raises(VerifyError, match="math_verify is broken for this test"):
+        strict.equivalent("1", "1")
+
+
+def test_fork_while_a_check_runs_does_not_deadlock_the_child() -> None:
+    """A thread holds the verifier's lock during a slow check when the process forks."""
+    import os
+
+    verifier = Verifier(timeout_s=3.0)
+    verifier.equivalent("1", "1")
+    slow = threading.Thread(target=verifier.equivalent, args=("1", "2^{2^{2^{2^{2^{100}}}}}"))
+    slow.start()
+    time.sleep(0.3)  # the slow check now holds the lock
+    pid = os.fork()
+    if pid == 0:  # child: a fresh lock and its own worker
+        try:
+            ok = verifier.equivalent("2", "2")
+        finally:
+            os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 60
+    status = None
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child deadlocked on the verifier")
+    slow.join(timeout=30)
+    verifier.close()
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from seedgrpo.algorithms._checks import check_group
 from seedgrpo.algorithms.registry import Registry
 
 __all__ = ["CLUSTERINGS", "cluster_answers"]
@@ -57,23 +58,25 @@ def _cluster_math_verify(answers: Sequence[str | None]) -> list[int]:
 
     verifier = default_verifier()
     ids: list[int] = []
-    representatives: list[tuple[int, str]] = []  # (cluster id, normalised answer)
+    # (cluster id, whitespace-free key, the answer as written): math-verify sees the answer as
+    # written, since removing spaces can change LaTeX ("\cdot x" is not "\cdotx").
+    representatives: list[tuple[int, str, str]] = []
     next_id = 0
     for answer in answers:
         if answer is None:
             ids.append(next_id)
             next_id += 1
             continue
-        key = _normalise(answer)
-        match = next((cid for cid, rep in representatives if rep == key), None)
+        key, text = _normalise(answer), answer.strip()
+        match = next((cid for cid, rep_key, _ in representatives if rep_key == key), None)
         if match is None:
-            for cid, rep in representatives:
-                if verifier.equivalent(rep, key):
+            for cid, _, rep_text in representatives:
+                if verifier.equivalent(rep_text, text):
                     match = cid
                     break
         if match is None:
             match = next_id
-            representatives.append((match, key))
+            representatives.append((match, key, text))
             next_id += 1
         ids.append(match)
     return ids
@@ -90,6 +93,8 @@ def cluster_answers(answers: Sequence[str | None], method: str = "exact") -> lis
     """
     if isinstance(answers, str):
         raise ValueError("answers must be a sequence of answers (str or None), not one string")
+    answers = list(answers)  # a generator would be used up by the checks below
+    check_group(len(answers), name="answers")
     for i, answer in enumerate(answers):
         if answer is not None and not isinstance(answer, str):
             raise ValueError(f"answers[{i}] is {type(answer).__name__}; expected str or None")

@@ -15,6 +15,7 @@ log-likelihoods hundreds of nats apart neither underflow to p_k = 0 nor give ``-
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 
 from seedgrpo.algorithms._checks import as_finite_floats, check_group, check_same_length
@@ -93,11 +94,15 @@ def semantic_entropy(
     >>> semantic_entropy([0, 0, 0, 0], [-1.0, -2.0, -0.5, -3.0])  # one cluster: certain
     0.0
     """
-    ids = list(cluster_ids)
+    ids: list[int] = []
+    for i, cid in enumerate(cluster_ids):
+        try:
+            if isinstance(cid, bool):
+                raise TypeError
+            ids.append(operator.index(cid))  # int, numpy and torch integers alike
+        except TypeError:
+            raise ValueError(f"cluster_ids[{i}] is {cid!r}; cluster ids must be integers") from None
     check_group(len(ids), name="cluster_ids")
-    for i, cid in enumerate(ids):
-        if isinstance(cid, bool) or not isinstance(cid, int):
-            raise ValueError(f"cluster_ids[{i}] is {cid!r}; cluster ids must be integers")
     if logprobs is not None:
         checked = as_finite_floats(logprobs, name="logprobs")
         check_same_length(len(ids), len(checked), a="cluster_ids", b="logprobs")

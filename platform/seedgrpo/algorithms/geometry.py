@@ -45,11 +45,12 @@ def _unit_rows(embeddings: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray
     check_group(e.shape[0], name="embeddings")
     if not np.isfinite(e).all():
         raise ValueError("embeddings contains NaN or infinite values")
-    norms = np.linalg.norm(e, axis=1)
-    zero = np.flatnonzero(norms == 0.0)
+    scale = np.abs(e).max(axis=1)
+    zero = np.flatnonzero(scale == 0.0)
     if zero.size:
         raise ValueError(f"embeddings row {int(zero[0])} is all zeros; it has no direction")
-    return e / norms[:, None]
+    e = e / scale[:, None]  # rows in [-1, 1] first: the norm of huge entries cannot overflow
+    return e / np.linalg.norm(e, axis=1)[:, None]
 
 
 def _weights(weights: Sequence[float] | None, g: int) -> np.ndarray:

@@ -7,7 +7,12 @@ applied to every per-token value before any reduction.
 Split invariance: every aggregation is a *sum* of per-token or per-response terms divided by a
 normaliser. Pass the normaliser of the whole global batch (``num_tokens`` / ``num_responses``)
 and the losses of any split of the batch across learner ranks or micro-batches add up to the
-loss of the whole batch, so the update does not depend on how the batch was cut.
+loss of the whole batch, so the update does not depend on how the batch was cut. Data-parallel
+engines *average* gradients over ranks (DeepSpeed also divides by its accumulation steps), so a
+trainer multiplies each local loss by world size x accumulation steps to get the sum back.
+
+Padding is inert: log-ratios and KL are zeroed where the mask is 0 *before* ``exp``, so garbage
+log-probs on padding (even +-inf) cannot turn the loss or its gradient into NaN.
 """
 
 from __future__ import annotations
@@ -56,8 +61,8 @@ def _agg_token_mean(
     max_response_len: int | None,
 ) -> Tensor:
     """Sum over all valid tokens / number of valid tokens (DAPO)."""
-    tokens = mask.sum() if num_tokens is None else num_tokens
-    return (per_token * mask).sum() / tokens
+    tokens = mask.sum().clamp(min=1.0) if num_tokens is None else num_tokens
+    return (per_token * mask).sum() / tokens  # an all-padding micro-batch contributes 0
 
 
 @LOSS_AGGREGATIONS.register("seq_mean_token_mean")
@@ -178,21 +183,30 @@ def policy_loss(
     elif advantages.shape != logprobs.shape:
         raise ValueError(f"advantages has shape {tuple(advantages.shape)}; expected (B,) or "
                          f"(B, T) = {tuple(logprobs.shape)}")
+    if not torch.isfinite(advantages).all():
+        raise ValueError("advantages contains NaN or infinite values")
+    if not ((response_mask == 0) | (response_mask == 1)).all():
+        raise ValueError("response_mask must hold only 0 and 1 (1 = a real response token)")
+    valid_tokens = response_mask.bool()
     for name, t in (("logprobs", logprobs), ("old_logprobs", old_logprobs),
-                    ("advantages", advantages)):
-        if not torch.isfinite(t).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
+                    ("ref_logprobs", ref_logprobs)):
+        if t is not None and not torch.isfinite(t[valid_tokens]).all():
+            raise ValueError(f"{name} contains NaN or infinite values on response tokens")
 
     mask = response_mask.to(logprobs.dtype)
-    ratio = torch.exp(logprobs - old_logprobs)  # (B, T)
+    zero = torch.zeros((), dtype=logprobs.dtype)
+    log_ratio = torch.where(valid_tokens, logprobs - old_logprobs, zero)  # padding -> ratio 1
+    ratio = torch.exp(log_ratio)  # (B, T)
     unclipped = ratio * advantages
     clipped = ratio.clamp(1.0 - clip_eps_low, 1.0 + eps_high) * advantages
     pg_per_token = -torch.minimum(unclipped, clipped)  # (B, T)
     per_token = pg_per_token
     kl_per_token = None
     if ref_logprobs is not None:
-        kl_per_token = k3_kl(logprobs, ref_logprobs)
-        per_token = per_token + kl_coef * kl_per_token
+        kl_per_token = k3_kl(torch.where(valid_tokens, logprobs, zero),
+                             torch.where(valid_tokens, ref_logprobs, zero))
+        if kl_coef > 0.0:
+            per_token = per_token + kl_coef * kl_per_token
 
     norms = dict(num_tokens=num_tokens, num_responses=num_responses,
                  max_response_len=max_response_len)
@@ -204,6 +218,6 @@ def policy_loss(
             "clip_frac": float(((clipped < unclipped).to(mask.dtype) * mask).sum() / valid),
             "kl": 0.0 if kl_per_token is None else float((kl_per_token * mask).sum() / valid),
             "ratio_mean": float((ratio * mask).sum() / valid),
-            "approx_kl_old": float(((old_logprobs - logprobs) * mask).sum() / valid),
+            "approx_kl_old": float((-log_ratio * mask).sum() / valid),
         }
     return loss, stats

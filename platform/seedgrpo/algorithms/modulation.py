@@ -10,6 +10,7 @@ exponential and focal forms without formulas, so those three are reconstructions
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 from seedgrpo.algorithms.registry import Registry
@@ -56,9 +57,12 @@ def modulate(x: float, fn: str, gamma: float = 2.0) -> float:
     >>> modulate(0.25, "linear"), modulate(0.5, "focal"), modulate(1.0, "inverse")
     (0.75, 0.25, 0.5)
     """
-    x = float(x)
+    for name, value in (("x", x), ("gamma", gamma)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f"{name} is {value!r}; it must be a number")
+    x, gamma = float(x), float(gamma)
     if not math.isfinite(x) or x < 0.0:
         raise ValueError(f"x is {x}; the scaled uncertainty must be finite and >= 0")
     if not math.isfinite(gamma) or gamma <= 0.0:
         raise ValueError(f"gamma is {gamma}; the focal exponent must be finite and > 0")
-    return MODULATIONS.get(fn)(x, float(gamma))
+    return MODULATIONS.get(fn)(x, gamma)

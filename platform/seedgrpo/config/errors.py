@@ -103,6 +103,10 @@ def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
         return f"= {shown} must be {_BOUNDS[kind]} {bound}"
     if kind in ("too_short", "too_long"):
         return f"= {shown}: {err['msg'][0].lower()}{err['msg'][1:]}"
+    if kind == "finite_number":
+        return f"= {shown} must be a finite number"
+    if kind == "float_type" and isinstance(value, int) and not isinstance(value, bool):
+        return f"= {shown[:20]}... is too large for a number"
     if kind in _TYPE_WORDS:
         return f"= {shown} has the wrong type: expected {_TYPE_WORDS[kind]}"
     if kind in ("value_error", "assertion_error"):

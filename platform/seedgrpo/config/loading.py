@@ -53,7 +53,7 @@ def _candidates(ref: str, base_file: Path | None) -> list[Path]:
 def _read_space_file(ref: str, base_file: Path | None, label: str, line: int | None
                      ) -> tuple[dict[str, Any], str, LinePositions]:
     candidates = _candidates(ref, base_file)
-    found = next((c for c in candidates if c.is_file()), None)
+    found = next((c for c in candidates if c.exists()), None)
     if found is None:
         looked = ", ".join(str(c) for c in candidates[:4])
         raise ConfigError([ConfigIssue(label, "search_space", f"file '{ref}' not found "
@@ -159,8 +159,9 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> LoadedEx
     if base.tracking.experiment_name is None:
         base.tracking.experiment_name = file.stem
     tune_origin = ParamOrigin(label, positions.get(("tune",)) or positions.get(("search_space",)))
+    # A source that failed to load is reported as such, not as an empty search space too.
     domains, issues = check_search_space(base, space, origins, tune_origin=tune_origin,
-                                         explicit=explicit_space)
+                                         explicit=explicit_space and not space_issues)
     issues = space_issues + issues
     if issues:
         raise ConfigError(sorted(issues, key=lambda i: (i.source, i.line or 0)))
@@ -170,9 +171,22 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> LoadedEx
 
 
 def _relabel(issue: ConfigIssue, override_sources: dict[tuple[str, ...], str]) -> ConfigIssue:
-    """Point an error at the ``--set`` that wrote the field, not at the file."""
-    parts = tuple(issue.path.split("."))
+    """Point an error at the ``--set`` that wrote the field, not at the file.
+
+    Matches an override of the field or of anything inside it (a section-level rule such as
+    ``eval: unknown benchmark`` blames ``--set eval.benchmarks=...``). A rule across sections
+    (path "") keeps the file as source and names the overrides that were applied.
+    """
+    parts = tuple(issue.path.split(".")) if issue.path else ()
+    if not parts:
+        if override_sources:
+            applied = ", ".join(sorted(override_sources.values()))
+            return ConfigIssue(issue.source, "", f"{issue.message} (with {applied})", issue.line)
+        return issue
     for cut in range(len(parts), 0, -1):
         if parts[:cut] in override_sources:
             return ConfigIssue(override_sources[parts[:cut]], issue.path, issue.message)
+    inside = [label for key, label in override_sources.items() if key[: len(parts)] == parts]
+    if inside:
+        return ConfigIssue(inside[0], issue.path, issue.message)
     return issue

@@ -52,26 +52,25 @@ class Domain(Section):
     @model_validator(mode="before")
     @classmethod
     def _from_file_form(cls, data: Any) -> Any:
-        """Accept the file form ``{grid: [...]}`` as well as ``{kind: grid, values: [...]}``."""
-        if isinstance(data, dict) and "kind" not in data:
-            if len(data) != 1:
-                raise ValueError(
-                    f"a parameter takes exactly one of {', '.join(DOMAIN_KINDS)}; "
-                    f"got {', '.join(map(str, data)) or 'nothing'}"
-                )
-            ((kind, values),) = data.items()
-            if kind not in DOMAIN_KINDS:
-                raise ValueError(f"'{kind}' is not one of {', '.join(DOMAIN_KINDS)}")
-            if not isinstance(values, list):
-                raise ValueError(
-                    f"{kind} takes a list, e.g. {{{kind}: [0.1, 0.5]}}; got {values!r}"
-                )
-            return {"kind": kind, "values": values}
-        if not isinstance(data, (dict, Domain)):
+        """Accept the file form ``{grid: [...]}`` (and the internal ``{kind, values}``)."""
+        if isinstance(data, Domain) or (isinstance(data, dict) and set(data) == {"kind",
+                                                                                 "values"}):
+            return data
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a mapping like {{grid: [0.0, 0.5, 1.0]}}, got {data!r}")
+        if len(data) != 1:
             raise ValueError(
-                f"expected a mapping like {{grid: [0.0, 0.5, 1.0]}}, got {data!r}"
+                f"a parameter takes exactly one of {', '.join(DOMAIN_KINDS)}; "
+                f"got {', '.join(map(str, data)) or 'nothing'}"
             )
-        return data
+        ((kind, values),) = data.items()
+        if kind not in DOMAIN_KINDS:
+            raise ValueError(f"'{kind}' is not one of {', '.join(DOMAIN_KINDS)}")
+        if not isinstance(values, list):
+            raise ValueError(
+                f"{kind} takes a list, e.g. {{{kind}: [0.1, 0.5]}}; got {values!r}"
+            )
+        return {"kind": kind, "values": values}
 
     @model_serializer(mode="plain")
     def _to_file_form(self) -> dict[str, list[Any]]:
@@ -86,9 +85,16 @@ class Domain(Section):
         lo, hi = self.values
         numbers = (int,) if self.kind == "randint" else (int, float)
         for v in (lo, hi):
-            if isinstance(v, bool) or not isinstance(v, numbers) or not math.isfinite(v):
-                kind = "integers" if self.kind == "randint" else "finite numbers"
+            kind = "integers" if self.kind == "randint" else "finite numbers"
+            if isinstance(v, bool) or not isinstance(v, numbers):
                 raise ValueError(f"{self.kind} bounds must be {kind}, got {v!r}")
+            try:
+                finite = math.isfinite(float(v))
+            except OverflowError:  # a 400-digit YAML integer
+                finite = False
+            if not finite:
+                raise ValueError(f"{self.kind} bounds must be {kind} of sensible size, got "
+                                 f"{str(v)[:20]}")
         if not lo < hi:
             raise ValueError(f"{self.kind} needs lo < hi, got [{lo}, {hi}]")
         if self.kind == "loguniform" and lo <= 0:

@@ -29,6 +29,7 @@ __all__ = ["ParamOrigin", "Trial", "check_search_space", "expand_trials", "ignor
            "set_dotted", "trial_name"]
 
 _NOT_SWEEPABLE = ("tune", "tracking", "search_space")
+MAX_TRIALS = 10_000  # far beyond any sweep a cluster finishes; stops a typo from hanging the CLI
 _SHORT_NAMES = {"algorithm.alpha": "a", "algorithm.group_size": "G", "train.seed": "s",
                 "algorithm.gamma": "g", "train.lr": "lr", "algorithm.kl_coef": "kl"}
 _NAME_ORDER = ("algorithm.uncertainty", "algorithm.modulation", "algorithm.alpha",
@@ -181,7 +182,21 @@ def check_search_space(
                    "use tune.seeds to repeat each configuration with different seeds")
     if tune.seeds > 1 and "train.seed" in domains:
         tune_issue("tune.seeds", "and a search over train.seed both set the seed; keep one")
+    count = planned_trial_count(tune.num_samples, tune.seeds, domains,
+                                adaptive=tune.search_alg == "optuna")
+    if count > MAX_TRIALS:
+        tune_issue("tune.num_samples", f"the search space asks for {count} trials; the limit is "
+                   f"{MAX_TRIALS}: lower tune.num_samples or tune.seeds, or shorten the grids")
     return domains, issues
+
+
+def planned_trial_count(num_samples: int, seeds: int, domains: Mapping[str, Domain], *,
+                        adaptive: bool) -> int:
+    """Trials before de-duplication: Optuna runs num_samples; grids multiply."""
+    if adaptive:
+        return num_samples
+    return num_samples * seeds * math.prod(len(d.values) for d in domains.values()
+                                           if not d.sampled)
 
 
 def _fmt(value: Any) -> str:
@@ -276,12 +291,13 @@ def expand_trials(cfg: ExperimentConfig, *, source: str = "search_space") -> lis
             data = copy.deepcopy(base)
             for key, value in varied.items():
                 set_dotted(data, key, value)
-            for key in ignored_params(data["algorithm"]["modulation"]):
-                varied.pop(key, None)
+            dropped = [k for k in ignored_params(data["algorithm"]["modulation"]) if k in varied]
+            for key in dropped:
+                varied.pop(key)
                 set_dotted(data, key, _dotted_get(base, key))
             fingerprint = json.dumps(data, sort_keys=True, default=str)
-            if fingerprint in distinct:
-                continue  # the same run as an earlier trial: run it once
+            if dropped and fingerprint in distinct:
+                continue  # identical to an earlier trial once ignored values are reset: run once
             distinct.add(fingerprint)
             name = trial_name(varied)
             seen[name] = seen.get(name, 0) + 1

@@ -34,9 +34,15 @@ BENCHMARKS = ("aime24", "amc23", "math500", "minerva_math", "olympiadbench", "he
 
 
 class Section(BaseModel):
-    """Base of every config model: unknown keys are errors, assignments are re-validated."""
+    """Base of every config model.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    Unknown keys are errors; types are strict (YAML already gives native types, so ``true`` is
+    not a rank count and ``"0.5"`` not an alpha); infinities and NaN are refused, since they
+    would only fail later, at step 1; assignments are re-validated.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True,
+                              allow_inf_nan=False)
 
 
 class ModelConfig(Section):
@@ -62,6 +68,11 @@ class ModelConfig(Section):
     max_seq_len: int = Field(
         1024, ge=16, description="Longest prompt + response in tokens; longer prompts are skipped."
     )
+    cache_dir: str | None = Field(
+        None,
+        description="Where converted and generated models are kept; unset = $SEEDGRPO_CACHE_DIR, "
+        "else $XDG_CACHE_HOME/seedgrpo, else ~/.cache/seedgrpo.",
+    )
 
     @model_validator(mode="after")
     def _known_name(self) -> ModelConfig:
@@ -75,12 +86,24 @@ class ModelConfig(Section):
 
 
 class SyntheticDataConfig(Section):
-    num_problems: int = Field(2000, ge=8, description="Problems generated (train + held-out).")
+    num_problems: int = Field(500, ge=8, description="Problems generated (train + held-out).")
     num_operands: int = Field(2, ge=2, le=6, description="Operands per expression: difficulty.")
     max_operand: int = Field(20, ge=2, description="Operands are drawn from 1..max_operand.")
     operations: list[Literal["+", "-", "*"]] = Field(
         ["+", "-"], min_length=1, description="Operators drawn uniformly between operands."
     )
+
+    @model_validator(mode="after")
+    def _enough_distinct(self) -> SyntheticDataConfig:
+        distinct = self.max_operand**self.num_operands * len(set(self.operations)) ** (
+            self.num_operands - 1
+        )
+        if self.num_problems > distinct:
+            raise ValueError(
+                f"data.synthetic.num_problems = {self.num_problems} but these knobs allow only "
+                f"{distinct} distinct problems; raise max_operand or num_operands"
+            )
+        return self
 
 
 class DataConfig(Section):
@@ -100,6 +123,13 @@ class DataConfig(Section):
         description="Prompt template. `qwen_math`: the paper's 'Please reason step by step, and "
         "put your final answer within \\boxed{}.' in the model's chat template; `r1`: "
         "think/answer tags; `plain`: the problem text alone.",
+    )
+    fewshot: int = Field(
+        0,
+        ge=0,
+        le=8,
+        description="Worked examples (with a boxed answer) shown before each prompt. Small models "
+        "rarely box an answer unprompted; one shot teaches the format they are graded on.",
     )
     heldout_size: int = Field(
         64, ge=0, description="Problems kept out of training for the `heldout` evaluation."

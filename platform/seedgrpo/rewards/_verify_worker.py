@@ -14,14 +14,27 @@ Nothing here evaluates model output as code: math-verify parses LaTeX into sympy
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 
+def _protocol_channel():
+    """A private copy of stdout for replies; stdout itself then points at stderr.
+
+    Libraries inside math-verify (ANTLR's error listener among them) may print to stdout; on the
+    protocol channel that would desynchronise parent and worker.
+    """
+    channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return channel
+
+
 def _serve() -> None:
+    out = _protocol_channel()
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
     extraction = [LatexExtractionConfig(), ExprExtractionConfig()]
-    out = sys.stdout
     out.write(json.dumps({"ready": True}) + "\n")
     out.flush()
     for line in sys.stdin:

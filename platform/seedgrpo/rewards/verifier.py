@@ -6,6 +6,9 @@ and restarted, and the pair scores "not equivalent". Input that could only be pa
 (longer than ``MAX_ANSWER_CHARS`` or nested deeper than ``MAX_BRACE_DEPTH``) is refused before
 it reaches the parser. Every such outcome increments a counter, so a scorer can log how often
 rewards failed closed instead of hiding it (STACK_NOTES, "math-verify").
+
+Checks are serialised by a lock: the time bound holds per check, so a batch of n hostile answers
+can take n bounds. Scorers that need throughput run several verifiers (one per process).
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import os
 import selectors
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import weakref
 from dataclasses import asdict, dataclass
 
 __all__ = [
@@ -48,7 +53,7 @@ class VerifierCounters:
     checks: int = 0
     equivalent: int = 0
     unparsed: int = 0  # math-verify found no expression in gold or prediction
-    errors: int = 0  # math-verify raised (its own timeouts included)
+    errors: int = 0  # math-verify raised (its own timeouts included), or the worker failed
     timeouts: int = 0  # the hard bound fired and the worker was restarted
     refused: int = 0  # too long or too deeply nested to be a real answer
     worker_starts: int = 0
@@ -65,6 +70,81 @@ def _brace_depth(text: str) -> int:
     return best
 
 
+class _WorkerFailed(Exception):
+    """The worker could not start, died, or said something unreadable."""
+
+
+class _Worker:
+    """One worker process and a line reader on its raw stdout descriptor.
+
+    Reading the descriptor with ``os.read`` into our own buffer (not a buffered file object)
+    keeps ``select`` truthful: no line can hide in a Python-side buffer.
+    """
+
+    def __init__(self) -> None:
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "seedgrpo.rewards._verify_worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+        )
+        self._buffer = b""
+
+    def send(self, request: dict) -> None:
+        try:
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+        except (BrokenPipeError, OSError) as err:
+            raise _WorkerFailed(f"the worker exited ({self.stderr_tail()})") from err
+
+    def read(self, timeout_s: float) -> dict | None:
+        """The next reply, or None when none arrives in time; ``_WorkerFailed`` on EOF/garbage."""
+        deadline = time.monotonic() + timeout_s
+        fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    return None
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise _WorkerFailed(f"the worker exited ({self.stderr_tail()})")
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            reply = json.loads(line)
+        except ValueError as err:
+            raise _WorkerFailed(f"unreadable reply {line[:80]!r}") from err
+        if not isinstance(reply, dict):
+            raise _WorkerFailed(f"unreadable reply {line[:80]!r}")
+        return reply
+
+    def stderr_tail(self) -> str:
+        try:
+            self.stderr.seek(0)
+            text = self.stderr.read().decode(errors="replace").strip()
+        except (OSError, ValueError):
+            return "no stderr"
+        return text.splitlines()[-1][:300] if text else "no stderr"
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.stderr.close()
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+        self.stderr.close()
+
+
+_instances: weakref.WeakSet[Verifier] = weakref.WeakSet()
+
+
 class Verifier:
     """Equivalence of two final answers under math-verify, bounded in time.
 
@@ -75,78 +155,61 @@ class Verifier:
     """
 
     def __init__(self, *, timeout_s: float = 5.0, raise_on_error: bool = False) -> None:
-        if timeout_s <= 0:
+        if not timeout_s > 0:
             raise ValueError(f"timeout_s is {timeout_s}; it must be > 0")
         self.timeout_s = float(timeout_s)
         self.raise_on_error = raise_on_error
         self.counters = VerifierCounters()
         self._lock = threading.Lock()
-        self._proc: subprocess.Popen[str] | None = None
-        self._owner_pid = os.getpid()
+        self._worker: _Worker | None = None
+        _instances.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: fresh lock, no worker (the pipes belong to the parent)."""
+        self._lock = threading.Lock()
+        self._worker = None
 
     # -- worker lifecycle -------------------------------------------------------------------
-    def _start(self) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "seedgrpo.rewards._verify_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            bufsize=1,
-        )
+    def _ensure_worker(self) -> _Worker:
+        if self._worker is not None and self._worker.proc.poll() is None:
+            return self._worker
+        if self._worker is not None:
+            self._worker.kill()
+        worker = _Worker()
         self.counters.worker_starts += 1
-        line = self._read_line(proc, _STARTUP_TIMEOUT_S)
-        if line is None or not json.loads(line).get("ready"):
-            proc.kill()
-            raise RuntimeError(
-                "the math-verify worker did not start within "
-                f"{_STARTUP_TIMEOUT_S:.0f} s; check that math-verify is installed "
-                f"({sys.executable} -m seedgrpo.rewards._verify_worker)"
+        try:
+            ready = worker.read(_STARTUP_TIMEOUT_S)
+        except _WorkerFailed:
+            ready = None
+        if not ready or not ready.get("ready"):
+            reason = worker.stderr_tail()
+            worker.kill()
+            raise _WorkerFailed(
+                f"the math-verify worker did not start ({reason}); check that math-verify is "
+                f"installed: {sys.executable} -m seedgrpo.rewards._verify_worker"
             )
-        return proc
+        self._worker = worker
+        return worker
 
-    def _worker(self) -> subprocess.Popen[str]:
-        if self._owner_pid != os.getpid():  # forked: the pipes belong to the parent
-            self._proc, self._owner_pid = None, os.getpid()
-        if self._proc is None or self._proc.poll() is not None:
-            self._proc = self._start()
-        return self._proc
-
-    def _kill(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.wait()
-            self._proc = None
+    def _drop_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.kill()
+            self._worker = None
 
     def close(self) -> None:
-        """Stop the worker process (it restarts on the next check)."""
+        """Stop the worker process (a new one starts on the next check)."""
         with self._lock:
-            if self._proc is not None and self._owner_pid == os.getpid():
-                self._proc.stdin.close()  # type: ignore[union-attr]
-                try:
-                    self._proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self._kill()
-            self._proc = None
-
-    @staticmethod
-    def _read_line(proc: subprocess.Popen[str], timeout_s: float) -> str | None:
-        """One line from the worker, or None when none arrives in ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
-            while (left := deadline - time.monotonic()) > 0:
-                if sel.select(left):
-                    line = proc.stdout.readline()  # type: ignore[union-attr]
-                    return line or None  # "" means the worker died
-        return None
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
 
     # -- checks -----------------------------------------------------------------------------
     def _fail(self, counter: str, message: str) -> bool:
         setattr(self.counters, counter, getattr(self.counters, counter) + 1)
         if self.raise_on_error:
             raise VerifyError(message)
-        logger.debug("verify failed closed (%s): %s", counter, message)
+        level = logging.WARNING if counter == "errors" else logging.DEBUG
+        logger.log(level, "verify failed closed (%s): %s", counter, message)
         return False
 
     def equivalent(self, gold: str, pred: str) -> bool:
@@ -160,28 +223,27 @@ class Verifier:
                 if _brace_depth(text) > MAX_BRACE_DEPTH:
                     return self._fail("refused", f"{name} nests braces deeper than "
                                       f"{MAX_BRACE_DEPTH}")
-            proc = self._worker()
             inner_timeout = max(1, int(self.timeout_s / 3))
-            request = {"gold": gold, "pred": pred, "timeout_s": inner_timeout}
             try:
-                proc.stdin.write(json.dumps(request) + "\n")  # type: ignore[union-attr]
-                proc.stdin.flush()  # type: ignore[union-attr]
-            except BrokenPipeError:
-                self._kill()
-                return self._fail("errors", "the math-verify worker exited unexpectedly")
-            line = self._read_line(proc, self.timeout_s)
-            if line is None:
-                self._kill()
+                worker = self._ensure_worker()
+                worker.send({"gold": gold, "pred": pred, "timeout_s": inner_timeout})
+                reply = worker.read(self.timeout_s)
+            except _WorkerFailed as err:
+                self._drop_worker()
+                return self._fail("errors", str(err))
+            if reply is None:
+                self._drop_worker()
                 return self._fail("timeouts", f"no verdict within {self.timeout_s:.1f} s")
-            reply = json.loads(line)
-            if reply["status"] == "error":
-                return self._fail("errors", reply["detail"])
-            if reply["status"] == "unparsed":
+            status = reply.get("status")
+            if status == "error":
+                return self._fail("errors", str(reply.get("detail")))
+            if status == "unparsed":
                 self.counters.unparsed += 1
                 return False
-            if reply["equivalent"]:
+            if reply.get("equivalent") is True:
                 self.counters.equivalent += 1
-            return bool(reply["equivalent"])
+                return True
+            return False
 
     def counter_values(self) -> dict[str, int]:
         """The counters as a plain dict, for logging."""
@@ -200,3 +262,13 @@ def default_verifier() -> Verifier:
             _default = Verifier()
             atexit.register(_default.close)
         return _default
+
+
+def _reset_after_fork() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()
+    for verifier in list(_instances):
+        verifier._after_fork()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
