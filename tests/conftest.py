@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from seedgrpo.rewards import Verifier
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -39,3 +40,12 @@ def strict_verifier():
     verifier = Verifier(raise_on_error=True)
     yield verifier
     verifier.close()
+
+
+@pytest.fixture(scope="session")
+def model_cache() -> Path:
+    """A cache shared by the test session (and kept between runs in .cache/): the bundled model
+    is converted once per machine, not once per test."""
+    path = REPO_ROOT / ".cache" / "seedgrpo-test"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

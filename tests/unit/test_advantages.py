@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from seedgrpo.algorithms import (
     barycentric_transport,
     cosine_dispersion,

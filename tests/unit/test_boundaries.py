@@ -7,6 +7,7 @@ import sys
 import typing
 
 import pytest
+
 from seedgrpo.algorithms import (
     BASELINES,
     CLUSTERINGS,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from seedgrpo.algorithms import cluster_answers, semantic_entropy
 
 

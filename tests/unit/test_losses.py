@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from seedgrpo.algorithms import aggregate_loss, k3_kl, policy_loss
 
 

@@ -6,6 +6,7 @@ import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from seedgrpo.algorithms import (
     cluster_answers,
     extract_answer,

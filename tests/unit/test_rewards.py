@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+
 from seedgrpo.rewards import Verifier, VerifyError, math_reward
 
 # (file, row id, equivalent ways a model could box the gold answer)
