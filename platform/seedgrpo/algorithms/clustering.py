@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from seedgrpo.algorithms._checks import check_group
 from seedgrpo.algorithms.registry import Registry
 
 __all__ = ["CLUSTERINGS", "cluster_answers"]
 
-ClusterFn = Callable[[Sequence[str | None]], list[int]]
+if TYPE_CHECKING:
+    from seedgrpo.rewards.verifier import Verifier
+
+ClusterFn = Callable[[Sequence[str | None], "Verifier | None"], list[int]]
 CLUSTERINGS: Registry[ClusterFn] = Registry("clustering method")
 
 _WHITESPACE = re.compile(r"\s+")
@@ -27,7 +31,7 @@ def _normalise(answer: str) -> str:
 
 
 @CLUSTERINGS.register("exact")
-def _cluster_exact(answers: Sequence[str | None]) -> list[int]:
+def _cluster_exact(answers: Sequence[str | None], verifier: Verifier | None) -> list[int]:
     """Cluster by string equality after removing all whitespace. [3p]"""
     ids: list[int] = []
     seen: dict[str, int] = {}
@@ -46,7 +50,7 @@ def _cluster_exact(answers: Sequence[str | None]) -> list[int]:
 
 
 @CLUSTERINGS.register("math_verify")
-def _cluster_math_verify(answers: Sequence[str | None]) -> list[int]:
+def _cluster_math_verify(answers: Sequence[str | None], verifier: Verifier | None) -> list[int]:
     """Greedy clustering by math-verify equivalence against one representative per cluster.
 
     Each answer is compared with the representatives in creation order, representative first
@@ -56,7 +60,7 @@ def _cluster_math_verify(answers: Sequence[str | None]) -> list[int]:
     """
     from seedgrpo.rewards.verifier import default_verifier
 
-    verifier = default_verifier()
+    verifier = verifier if verifier is not None else default_verifier()
     ids: list[int] = []
     # (cluster id, whitespace-free key, the answer as written): math-verify sees the answer as
     # written, since removing spaces can change LaTeX ("\cdot x" is not "\cdotx").
@@ -82,11 +86,13 @@ def _cluster_math_verify(answers: Sequence[str | None]) -> list[int]:
     return ids
 
 
-def cluster_answers(answers: Sequence[str | None], method: str = "exact") -> list[int]:
+def cluster_answers(answers: Sequence[str | None], method: str = "exact", *,
+                    verifier: Verifier | None = None) -> list[int]:
     """Cluster id per answer, numbered 0, 1, ... in order of first appearance.
 
     ``exact``: strip, remove all whitespace, compare strings. ``math_verify``: equivalent under
-    math-verify. ``None`` answers each get their own cluster.
+    math-verify, checked by ``verifier`` (default: the process-wide one). ``None`` answers each
+    get their own cluster.
 
     >>> cluster_answers(["1/2", " 1 / 2", None, "3", None])
     [0, 0, 1, 2, 3]
@@ -98,4 +104,4 @@ def cluster_answers(answers: Sequence[str | None], method: str = "exact") -> lis
     for i, answer in enumerate(answers):
         if answer is not None and not isinstance(answer, str):
             raise ValueError(f"answers[{i}] is {type(answer).__name__}; expected str or None")
-    return CLUSTERINGS.get(method)(answers)
+    return CLUSTERINGS.get(method)(answers, verifier)

@@ -1,0 +1,131 @@
+"""``seedgrpo-train EXPERIMENT.yaml [--set ...] [--trial N]``: one trial on a local Ray.
+
+Runs the base config (or the N-th trial of the expanded search space) to ``train.steps``, prints a
+progress line per step, logs to MLflow when ``tracking.mlflow_uri`` is set, and continues from
+the last checkpoint in its output directory when there is one (``--restart`` starts over).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from seedgrpo.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    add_experiment_arguments,
+    configure_logging,
+    load_or_exit,
+)
+from seedgrpo.config import ConfigError, Trial, expand_trials, total_resources
+
+__all__ = ["main"]
+
+logger = logging.getLogger("seedgrpo.train")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seedgrpo-train",
+        description="Train one SEED-GRPO trial on a local Ray: vLLM or HF rollouts, a scorer, "
+                    "DeepSpeed learner ranks, weight sync, checkpoints.",
+    )
+    add_experiment_arguments(parser)
+    parser.add_argument("--trial", type=int, default=None, metavar="N",
+                        help="run the N-th trial of the search space (see --dry-run of "
+                             "seedgrpo-sweep); default: the base config")
+    parser.add_argument("--output-dir", default=None,
+                        help="checkpoints go here; default: tracking.output_dir/<experiment>/"
+                             "<trial name>")
+    parser.add_argument("--restart", action="store_true",
+                        help="delete the output directory's checkpoints and start from step 0")
+    return parser
+
+
+def _progress(total: int):
+    def report(step: int, m: dict[str, float]) -> None:
+        line = (f"step {step}/{total}  reward {m['train/reward_mean']:.3f}  "
+                f"se {m['train/se_mean']:.3f}  factor {m['train/factor_mean']:.3f}  "
+                f"loss {m['train/loss']:+.4f}  clip {m['train/clip_frac']:.3f}  "
+                f"len {m['train/response_len_mean']:.0f}  {m['time/step_s']:.1f}s")
+        if "eval/avg/pass_at_1" in m:
+            line += f"  eval {m['eval/avg/pass_at_1']:.3f}"
+        print(line, flush=True)
+
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging(args.verbose)
+    loaded = load_or_exit(args)
+    try:
+        trials = expand_trials(loaded.config, source=loaded.label)
+    except ConfigError as err:
+        print(f"error: {err.render()}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.trial is not None and not 0 <= args.trial < len(trials):
+        print(f"error: --trial {args.trial}: {loaded.label} has {len(trials)} trials "
+              f"(0 to {len(trials) - 1}); list them with seedgrpo-sweep --dry-run",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    trial = trials[args.trial] if args.trial is not None else Trial(0, "base", {},
+                                                                     loaded.config)
+    cfg = trial.config
+    output = Path(args.output_dir or Path(cfg.tracking.output_dir)
+                  / str(cfg.tracking.experiment_name) / trial.name)
+    if args.restart and (output / "checkpoints").exists():
+        shutil.rmtree(output / "checkpoints")
+    from seedgrpo.runtime.checkpoint import read_latest
+
+    latest = read_latest(output / "checkpoints")
+    if latest is not None:
+        print(f"continuing from checkpoint {latest[0]} in {output / 'checkpoints'} "
+              "(--restart starts over)", flush=True)
+
+    import ray
+
+    from seedgrpo.runtime.trial import TrialError, TrialRunner
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    needed = math.ceil(total_resources(cfg)["CPU"])
+    ray.init(address="local", num_cpus=max(os.cpu_count() or 1, needed),
+             include_dashboard=False, log_to_driver=args.verbose > 0)
+    report = _progress(cfg.train.steps)
+    try:
+        runner = TrialRunner(cfg, output, report=report)
+        print(f"{loaded.label}: trial '{trial.name}', {cfg.train.steps} steps, engine "
+              f"{runner.engine_kind}, {cfg.learner.num_ranks} DeepSpeed rank(s) at ZeRO-"
+              f"{cfg.learner.zero_stage}, output {output}", flush=True)
+        if cfg.tracking.mlflow_uri:
+            from seedgrpo.tracking import MlflowRun
+
+            with MlflowRun(cfg.tracking.mlflow_uri, str(cfg.tracking.experiment_name),
+                           run_name=trial.name, config=cfg.model_dump(mode="json"),
+                           tags={"seedgrpo.trial": trial.name}) as run:
+                runner.report = lambda step, m: (report(step, m), run.log_metrics(step, m))
+                final = runner.run()
+        else:
+            final = runner.run()
+    except TrialError as err:
+        print(f"error: trial '{trial.name}' failed: {err}", file=sys.stderr)
+        print(f"the last checkpoint (if any) is in {output / 'checkpoints'}; run the same "
+              "command again to continue from it", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        ray.shutdown()
+    if "eval/avg/pass_at_1" in final:
+        print(f"done: eval/avg/pass_at_1 = {final['eval/avg/pass_at_1']:.3f}; checkpoints in "
+              f"{output / 'checkpoints'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""DeepSpeed learner ranks, training batches and weight sync (imports torch; no Ray here)."""

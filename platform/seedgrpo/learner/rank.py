@@ -1,0 +1,215 @@
+"""One DeepSpeed ZeRO learner rank: the policy, its optimizer, and the PPO-clip update.
+
+Runs inside a Ray actor (``seedgrpo.runtime.actors.LearnerActor``); every rank of a trial joins
+one process group (gloo on CPU, nccl on GPU). Each optimizer step sees this rank's equal share of
+the P x G responses, cut into micro-batches with gradient accumulation.
+
+Gradient scale: the library's loss is normalised by the *global* token/response counts, so the
+sum of all ranks' micro-batch losses is the loss of the whole batch. DeepSpeed divides by the
+accumulation steps and averages over ranks; multiplying by world_size x accumulation steps
+undoes both, so the update is the gradient of the global loss whatever the split.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seedgrpo.algorithms.losses import policy_loss
+from seedgrpo.config.schema import ExperimentConfig
+from seedgrpo.learner.batch import TrainSample, collate, token_logprobs
+from seedgrpo.models import load_causal_lm, load_tokenizer
+
+__all__ = ["LearnerRank", "lr_factor", "deepspeed_config"]
+
+logger = logging.getLogger(__name__)
+
+
+def lr_factor(step: int, *, total: int, warmup: int, schedule: str) -> float:
+    """Multiplier of the peak learning rate at optimizer step ``step`` (0-based).
+
+    >>> [lr_factor(s, total=4, warmup=2, schedule="linear") for s in range(4)]  # warm-up, decay
+    [0.5, 1.0, 1.0, 0.5]
+    """
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total - warmup)
+    if schedule == "linear":
+        return max(0.0, 1.0 - progress)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))  # cosine
+
+
+def deepspeed_config(cfg: ExperimentConfig, *, accumulation_steps: int) -> dict[str, Any]:
+    """The DeepSpeed config of a trial (ZeRO stage, micro-batch, accumulation, AdamW)."""
+    ds: dict[str, Any] = {
+        "train_micro_batch_size_per_gpu": cfg.train.micro_batch_size,
+        "gradient_accumulation_steps": accumulation_steps,
+        "zero_optimization": {"stage": cfg.learner.zero_stage},
+        # torch_adam: no JIT-built fused kernels (STACK_NOTES, "DeepSpeed ZeRO on CPU")
+        "optimizer": {"type": "AdamW", "params": {"lr": cfg.train.lr, "torch_adam": True,
+                                                  "weight_decay": cfg.train.weight_decay}},
+        "steps_per_print": 10**9,
+        "wall_clock_breakdown": False,
+    }
+    if cfg.train.grad_clip is not None:
+        ds["gradient_clipping"] = cfg.train.grad_clip
+    if cfg.model.dtype == "bfloat16":
+        ds["bf16"] = {"enabled": True}
+    elif cfg.model.dtype == "float16":
+        ds["fp16"] = {"enabled": True}
+    return ds
+
+
+def _skip_shm_build() -> None:
+    """DeepSpeed JIT-builds a shared-memory comm op at every cold start (~30 s on CPU); gloo does
+    not need it (STACK_NOTES). Replace the builder before init."""
+    import deepspeed.comm.torch  # noqa: F401
+
+    sys.modules["deepspeed.comm.torch"].build_shm_op = lambda: None
+
+
+class LearnerRank:
+    """The state and update of one rank; thin enough to unit-test without Ray."""
+
+    def __init__(self, cfg: ExperimentConfig, *, model_dir: str, rank: int, world_size: int,
+                 master_addr: str, master_port: int) -> None:
+        self.cfg, self.rank, self.world_size = cfg, rank, world_size
+        self.model_dir = Path(model_dir)
+        local = cfg.train.prompts_per_step * cfg.algorithm.group_size // world_size
+        self.accumulation_steps = math.ceil(local / cfg.train.micro_batch_size)
+        self.steps_done = 0
+        self._configure_env(master_addr, master_port)
+        self._configure_engine()
+
+    def _configure_env(self, master_addr: str, master_port: int) -> None:
+        self.on_gpu = torch.cuda.is_available()
+        os.environ.update({"MASTER_ADDR": master_addr, "MASTER_PORT": str(master_port),
+                           "RANK": str(self.rank), "WORLD_SIZE": str(self.world_size),
+                           "LOCAL_RANK": "0" if not self.on_gpu else os.environ.get(
+                               "LOCAL_RANK", "0")})
+        if not self.on_gpu:
+            os.environ.setdefault("DS_ACCELERATOR", "cpu")
+            torch.set_num_threads(1)  # ranks share the machine's few cores
+
+    def _configure_engine(self) -> None:
+        import deepspeed
+
+        backend = self.cfg.learner.backend
+        if backend == "auto":
+            backend = "nccl" if self.on_gpu else "gloo"
+        _skip_shm_build()
+        deepspeed.init_distributed(dist_backend=backend)
+        model = load_causal_lm(self.model_dir, dtype=self.cfg.model.dtype,
+                               gradient_checkpointing=self.cfg.model.gradient_checkpointing)
+        total = self.cfg.train.steps * self.cfg.train.ppo_epochs
+
+        def schedule(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
+            return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(
+                s, total=total, warmup=self.cfg.train.warmup_steps,
+                schedule=self.cfg.train.lr_schedule))
+
+        self.engine, _, _, self.scheduler = deepspeed.initialize(
+            model=model, model_parameters=[p for p in model.parameters() if p.requires_grad],
+            config=deepspeed_config(self.cfg, accumulation_steps=self.accumulation_steps),
+            lr_scheduler=schedule,
+        )
+        self.pad_id = load_tokenizer(self.model_dir).pad_token_id
+        self.reference = None
+        if self.cfg.algorithm.kl_coef > 0:  # a frozen copy for the k3 KL term
+            self.reference = load_causal_lm(self.model_dir, dtype=self.cfg.model.dtype).eval()
+            self.reference.requires_grad_(False)
+
+    # -- the update -------------------------------------------------------------------------
+    def _micro_batches(self, samples: list[TrainSample]) -> list[list[TrainSample]]:
+        size = self.cfg.train.micro_batch_size
+        return [samples[i : i + size] for i in range(0, len(samples), size)]
+
+    def train_step(self, samples: list[TrainSample], *, num_tokens: int, num_responses: int
+                   ) -> dict[str, float]:
+        """One optimizer step per PPO epoch over this rank's share; returns summed/avg stats."""
+        algo, temperature = self.cfg.algorithm, self.cfg.rollout.temperature
+        micro = self._micro_batches(samples)
+        if len(micro) != self.accumulation_steps:
+            raise ValueError(f"rank {self.rank} got {len(samples)} responses for "
+                             f"{self.accumulation_steps} micro-batches; the split changed")
+        batches = [collate(m, self.pad_id) for m in micro]
+        scale = self.world_size * self.accumulation_steps
+        totals = {"loss": 0.0, "pg_loss": 0.0, "clip_frac": 0.0, "kl": 0.0,
+                  "rollout_logprob_diff": 0.0}
+        old: list[torch.Tensor] = []
+        if self.cfg.train.ppo_epochs > 1:  # pi_old before any update this step
+            with torch.no_grad():
+                old = [token_logprobs(self.engine, b, temperature=temperature) for b in batches]
+        self.engine.train()
+        for _epoch in range(self.cfg.train.ppo_epochs):
+            for i, batch in enumerate(batches):
+                logp = token_logprobs(self.engine, batch, temperature=temperature)
+                old_lp = old[i] if old else logp.detach()  # 1 epoch: pi_old = pi_theta
+                ref = None
+                if self.reference is not None:
+                    with torch.no_grad():
+                        ref = token_logprobs(self.reference, batch, temperature=temperature)
+                loss, stats = policy_loss(
+                    logp, old_lp, batch.advantages, batch.response_mask,
+                    clip_eps_low=algo.clip_eps, clip_eps_high=algo.clip_eps_high,
+                    aggregation=algo.loss_aggregation,
+                    max_response_len=self.cfg.rollout.max_new_tokens, ref_logprobs=ref,
+                    kl_coef=algo.kl_coef, num_tokens=num_tokens, num_responses=num_responses,
+                )
+                self.engine.backward(loss * scale)
+                self.engine.step()  # DeepSpeed steps the optimizer at the accumulation boundary
+                weight = float(batch.response_mask.sum())
+                totals["loss"] += loss.item()
+                totals["pg_loss"] += stats["pg_loss"]
+                totals["clip_frac"] += stats["clip_frac"] * weight
+                totals["kl"] += stats["kl"] * weight
+                diff = (logp.detach() - batch.rollout_logprobs).abs() * batch.response_mask
+                totals["rollout_logprob_diff"] += float(diff.sum())
+        self.steps_done += 1
+        tokens = sum(float(b.response_mask.sum()) for b in batches) * self.cfg.train.ppo_epochs
+        grad_norm = self.engine.get_global_grad_norm()
+        return {**totals, "tokens": tokens,
+                "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
+                "lr": float(self.scheduler.get_last_lr()[0])}
+
+    @torch.no_grad()
+    def sequence_logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
+        """Log-probs at temperature 1 of ``completion_ids`` after ``prompt_ids`` (sync checks)."""
+        sample = TrainSample(prompt_ids, completion_ids, 0.0, [0.0] * len(completion_ids))
+        batch = collate([sample], self.pad_id)
+        self.engine.eval()
+        logp = token_logprobs(self.engine, batch)[0]
+        return logp[batch.response_mask[0].bool()].tolist()
+
+    # -- weights and checkpoints ------------------------------------------------------------
+    def full_state_dict(self) -> dict[str, torch.Tensor] | None:
+        """Rank 0: the full weights (ZeRO-3 partitions gathered); others: None. Collective."""
+        if self.cfg.learner.zero_stage == 3:
+            state = self.engine._zero3_consolidated_16bit_state_dict()  # every rank must call
+        else:
+            state = self.engine.module.state_dict() if self.rank == 0 else None
+        if self.rank != 0 or state is None:
+            return None
+        tied = getattr(self.engine.module.config, "tie_word_embeddings", False)
+        # clone(): under ZeRO-1/2 every parameter is a view into one flat buffer, and pickling a
+        # view pickles its whole storage: 270 views of a 540 MB buffer exhausted 24 GB.
+        return {k: v.detach().to("cpu").clone() for k, v in state.items()
+                if not (tied and k == "lm_head.weight")}
+
+    def save_checkpoint(self, directory: str, tag: str, client_state: dict[str, Any]) -> None:
+        self.engine.save_checkpoint(directory, tag=tag, client_state=client_state)
+
+    def load_checkpoint(self, directory: str, tag: str) -> dict[str, Any]:
+        path, client_state = self.engine.load_checkpoint(directory, tag=tag)
+        if path is None:
+            raise FileNotFoundError(f"no DeepSpeed checkpoint '{tag}' in {directory}")
+        self.steps_done = int(client_state["step"])
+        return client_state

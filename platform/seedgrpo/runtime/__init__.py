@@ -1,0 +1,1 @@
+"""One trial on Ray: actors, the training loop, weight sync, checkpoints and metrics."""

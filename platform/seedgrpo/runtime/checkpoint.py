@@ -1,0 +1,53 @@
+"""Trial checkpoints: DeepSpeed state per rank plus the trainer state the driver owns.
+
+Layout under ``<output_dir>/checkpoints``::
+
+    step_000004/            DeepSpeed tag directory (model, optimizer, scheduler per rank)
+    trainer_state_000004.json  step, sampler cursor, metric history length
+    latest                  the tag of the newest complete checkpoint, written last
+
+``latest`` is replaced atomically after every rank saved, so an interrupted save leaves the
+previous checkpoint as the one a restart continues from. Sampling seeds are derived from
+(train.seed, step), so the step and the sampler cursor are all the randomness a resume needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TrainerState", "checkpoint_tag", "write_trainer_state", "read_latest"]
+
+
+@dataclass
+class TrainerState:
+    step: int  # optimizer steps completed
+    sampler: dict[str, Any]
+
+
+def checkpoint_tag(step: int) -> str:
+    return f"step_{step:06d}"
+
+
+def write_trainer_state(root: Path, state: TrainerState) -> None:
+    """Write the trainer state, then point ``latest`` at this step (atomically)."""
+    root.mkdir(parents=True, exist_ok=True)
+    tag = checkpoint_tag(state.step)
+    (root / f"trainer_state_{state.step:06d}.json").write_text(json.dumps(asdict(state)))
+    tmp = root / "latest.tmp"
+    tmp.write_text(tag)
+    os.replace(tmp, root / "latest")
+
+
+def read_latest(root: Path) -> tuple[str, TrainerState] | None:
+    """The newest complete checkpoint's tag and trainer state, or None when there is none."""
+    latest = root / "latest"
+    if not latest.is_file():
+        return None
+    tag = latest.read_text().strip()
+    step = int(tag.removeprefix("step_"))
+    data = json.loads((root / f"trainer_state_{step:06d}.json").read_text())
+    return tag, TrainerState(**data)
