@@ -26,14 +26,34 @@ def test_three_steps_hf_zero2(ray_local, model_cache: Path, tmp_path: Path) -> N
     reports: list[tuple[int, dict]] = []
     runner = TrialRunner(cfg, tmp_path, report=lambda s, m: reports.append((s, m)))
     final = runner.run()
-    assert [s for s, _ in reports] == [1, 2, 3]
-    for _, metrics in reports:
+    # step 0: the evaluation before training; then one report per step
+    assert [s for s, _ in reports] == [0, 1, 2, 3]
+    assert set(reports[0][1]) == {"eval/heldout/pass_at_1", "eval/heldout/response_len_mean",
+                                  "eval/heldout/truncated_frac", "eval/avg/pass_at_1"}
+    for _, metrics in reports[1:]:
         assert set(REQUIRED) <= set(metrics)
-    assert "eval/heldout/pass_at_1" in reports[1][1] and "eval/avg/pass_at_1" in final
+    assert "eval/heldout/pass_at_1" in reports[2][1] and "eval/avg/pass_at_1" in final
     assert 0.0 <= reports[0][1]["train/se_mean"] <= 1.3863  # ln 4
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step_000003"
     state = json.loads((tmp_path / "checkpoints" / "trainer_state_000003.json").read_text())
     assert state["step"] == 3 and state["sampler"]["cursor"] == 6  # 3 steps x 2 prompts
+
+
+@pytest.mark.slow
+def test_three_steps_vllm_zero3_collective(ray_local, model_cache: Path, tmp_path: Path) -> None:
+    cfg = ExperimentConfig.model_validate(tiny_config(
+        str(model_cache), rollout={"engine": "vllm", "max_new_tokens": 12,
+                                   "weight_sync": "collective"},
+        learner={"num_ranks": 2, "zero_stage": 3, "timeout_s": 300}))
+    reports: list[tuple[int, dict]] = []
+    runner = TrialRunner(cfg, tmp_path, report=lambda s, m: reports.append((s, m)))
+    assert runner.engine_kind == "vllm"
+    runner.run()
+    assert [s for s, _ in reports] == [0, 1, 2, 3]
+    for _, metrics in reports[1:]:
+        assert set(REQUIRED) <= set(metrics)
+        assert metrics["train/rollout_logprob_diff"] < 1e-3  # vLLM and the learner agree
+    assert (tmp_path / "checkpoints" / "latest").read_text() == "step_000003"
 
 
 def _crafted_samples(tokenizer, n: int) -> list[TrainSample]:

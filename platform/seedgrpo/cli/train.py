@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _progress(total: int):
     def report(step: int, m: dict[str, float]) -> None:
+        if "train/reward_mean" not in m:  # the evaluation before training
+            print(f"step 0/{total}  eval {m['eval/avg/pass_at_1']:.3f} (before training)",
+                  flush=True)
+            return
         line = (f"step {step}/{total}  reward {m['train/reward_mean']:.3f}  "
                 f"se {m['train/se_mean']:.3f}  factor {m['train/factor_mean']:.3f}  "
                 f"loss {m['train/loss']:+.4f}  clip {m['train/clip_frac']:.3f}  "
@@ -91,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import ray
 
+    from seedgrpo.data import DataError
+    from seedgrpo.models import ModelLoadError
     from seedgrpo.runtime.trial import TrialError, TrialRunner
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -114,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 final = runner.run()
         else:
             final = runner.run()
-    except TrialError as err:
+    except (TrialError, ModelLoadError, DataError) as err:
         print(f"error: trial '{trial.name}' failed: {err}", file=sys.stderr)
         print(f"the last checkpoint (if any) is in {output / 'checkpoints'}; run the same "
               "command again to continue from it", file=sys.stderr)

@@ -289,6 +289,10 @@ class EvalConfig(Section):
     every_steps: int = Field(
         10, ge=0, description="Steps between evaluations; 0 = only at the end."
     )
+    before_training: bool = Field(
+        True, description="Also evaluate the initial model (reported at step 0): the baseline "
+        "every learning curve starts from.",
+    )
     limit: int | None = Field(
         None, ge=1, description="Problems per benchmark (a fixed, seeded subset); unset = all."
     )

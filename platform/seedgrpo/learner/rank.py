@@ -97,7 +97,8 @@ class LearnerRank:
                                "LOCAL_RANK", "0")})
         if not self.on_gpu:
             os.environ.setdefault("DS_ACCELERATOR", "cpu")
-            torch.set_num_threads(1)  # ranks share the machine's few cores
+            # ranks on one machine share its cores (learning and generation take turns)
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.world_size))
 
     def _configure_engine(self) -> None:
         import deepspeed

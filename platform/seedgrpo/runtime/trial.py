@@ -33,7 +33,7 @@ from seedgrpo.runtime.checkpoint import (
     read_latest,
     write_trainer_state,
 )
-from seedgrpo.runtime.metrics import eval_metrics, train_metrics
+from seedgrpo.runtime.metrics import eval_metrics, train_metrics, write_eval_samples
 from seedgrpo.runtime.sync import WeightSyncer
 from seedgrpo.runtime.waiting import TrialError, wait_for
 
@@ -183,7 +183,7 @@ class TrialRunner:
         return self._wait(refs, "learning", step)
 
     def evaluate(self, actors: TrialActors, step: int) -> dict[str, float]:
-        """Greedy pass@1 on the held-out prompts."""
+        """Greedy pass@1 on the held-out prompts; every sample goes to ``eval/`` as JSON Lines."""
         cfg = self.cfg
         settings = SamplingSettings(n=1, max_new_tokens=cfg.eval.max_new_tokens,
                                     temperature=0.0, seed=cfg.train.seed)
@@ -192,6 +192,8 @@ class TrialRunner:
         golds = [p.answer for p, _ in self.heldout]
         rewards = self._wait([actors.scorer.rewards.remote(groups, golds)], "evaluating",
                              step)[0]
+        write_eval_samples(self.output_dir / "eval" / f"heldout_step_{step:06d}.jsonl",
+                           [p for p, _ in self.heldout], groups, rewards)
         metrics = eval_metrics("heldout", groups, rewards)
         metrics["eval/avg/pass_at_1"] = metrics["eval/heldout/pass_at_1"]
         return metrics
@@ -228,6 +230,8 @@ class TrialRunner:
                                   backend=backend, timeout_s=self.timeout_s)
             start = self._resume(actors, syncer)
             metrics: dict[str, float] = {}
+            if start == 0 and cfg.eval.before_training:
+                self.report(0, self.evaluate(actors, 0))
             for step in range(start + 1, cfg.train.steps + 1):
                 metrics = self._step(actors, syncer, step)
                 self.report(step, metrics)
