@@ -33,7 +33,7 @@ def test_three_steps_hf_zero2(ray_local, model_cache: Path, tmp_path: Path) -> N
     for _, metrics in reports[1:]:
         assert set(REQUIRED) <= set(metrics)
     assert "eval/heldout/pass_at_1" in reports[2][1] and "eval/avg/pass_at_1" in final
-    assert 0.0 <= reports[0][1]["train/se_mean"] <= 1.3863  # ln 4
+    assert 0.0 <= reports[1][1]["train/se_mean"] <= 1.3863  # ln 4
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step_000003"
     state = json.loads((tmp_path / "checkpoints" / "trainer_state_000003.json").read_text())
     assert state["step"] == 3 and state["sampler"]["cursor"] == 6  # 3 steps x 2 prompts

@@ -95,6 +95,7 @@ class VLLMEngine:
 
     def load_weights_from_dir(self, path: str) -> None:
         self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(path)})
+        self.llm.collective_rpc("seedgrpo_refresh_tied_head")  # see the worker extension
 
     def collective_rpc(self, method: str, kwargs: dict | None = None) -> list:
         """Call a method of the weight-sync extension on every vLLM worker."""

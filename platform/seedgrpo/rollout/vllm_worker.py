@@ -25,4 +25,21 @@ class WeightSyncExtension:
 
         stream = receive_tensors(self._seedgrpo_group, specs)
         self.model_runner.reload_weights(weights_iterator=stream)
+        self.seedgrpo_refresh_tied_head()
         return len(specs)
+
+    def seedgrpo_refresh_tied_head(self) -> bool:
+        """Re-derive the output head's kernel state after a reload.
+
+        With tied embeddings, ``lm_head`` shares ``embed_tokens.weight``; on CPU its post-load
+        step packs that weight into a separate GEMM handle, which an in-place reload of the
+        embedding leaves stale (logits then come from the old embedding). Re-running the step
+        rebuilds the handle from the new weight; on GPU the step does nothing.
+        """
+        model = self.model_runner.get_model()
+        head = getattr(model, "lm_head", None)
+        config = getattr(model, "config", None)
+        if head is None or not getattr(config, "tie_word_embeddings", False):
+            return False
+        head.quant_method.process_weights_after_loading(head)
+        return True

@@ -225,7 +225,9 @@ class TrialRunner:
         actors = self.start_actors(model_dir)
         self.actors = actors
         try:
-            backend = "nccl" if cfg.resources.learner_rank.gpus > 0 else "gloo"
+            backend = cfg.learner.backend
+            if backend == "auto":  # the same rule the ranks use: GPUs -> nccl, else gloo
+                backend = "nccl" if cfg.resources.learner_rank.gpus > 0 else "gloo"
             syncer = WeightSyncer(cfg.rollout.weight_sync, actors.learners, actors.workers,
                                   backend=backend, timeout_s=self.timeout_s)
             start = self._resume(actors, syncer)
