@@ -92,7 +92,7 @@ def _engine_matches_learner(runner: TrialRunner, tokenizer) -> tuple[float, floa
 
 SYNC_CASES = [
     pytest.param("hf", "object_store", 2, id="hf-object_store-zero2"),
-    pytest.param("hf", "collective", 3, id="hf-collective-zero3"),
+    pytest.param("hf", "collective", 3, id="hf-collective-zero3", marks=pytest.mark.slow),
     pytest.param("vllm", "object_store", 2, id="vllm-object_store-zero2",
                  marks=pytest.mark.slow),
     pytest.param("vllm", "collective", 3, id="vllm-collective-zero3", marks=pytest.mark.slow),
@@ -120,6 +120,7 @@ def test_weight_sync_engine_matches_learner(ray_local, model_cache: Path, tmp_pa
     assert after < 1e-4  # and the sync brought the engines along
 
 
+@pytest.mark.slow
 def test_a_dead_learner_stops_the_run_and_keeps_the_checkpoint(ray_local, model_cache: Path,
                                                                tmp_path: Path) -> None:
     cfg = ExperimentConfig.model_validate(tiny_config(
