@@ -48,10 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _progress(total: int):
+def _progress(total: int, *, resumed: bool):
     def report(step: int, m: dict[str, float]) -> None:
-        if "train/reward_mean" not in m:  # the evaluation before training
-            print(f"step 0/{total}  eval {m['eval/avg/pass_at_1']:.3f} (before training)",
+        if "train/reward_mean" not in m:  # an evaluation without a training step
+            label = "after resuming a finished run" if resumed else "before training"
+            print(f"step {step}/{total}  eval {m['eval/avg/pass_at_1']:.3f} ({label})",
                   flush=True)
             return
         line = (f"step {step}/{total}  reward {m['train/reward_mean']:.3f}  "
@@ -88,12 +89,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(output / "checkpoints")
     from seedgrpo.runtime.checkpoint import read_latest
 
-    latest = read_latest(output / "checkpoints")
+    try:
+        latest = read_latest(output / "checkpoints")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        print(f"error: the checkpoint in {output / 'checkpoints'} cannot be read ({err}); "
+              "use --restart to start over", file=sys.stderr)
+        return EXIT_FAILED
     if latest is not None:
         print(f"continuing from checkpoint {latest[0]} in {output / 'checkpoints'} "
               "(--restart starts over)", flush=True)
 
     import ray
+    from mlflow.exceptions import MlflowException
 
     from seedgrpo.data import DataError
     from seedgrpo.models import ModelLoadError
@@ -104,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     needed = math.ceil(total_resources(cfg)["CPU"])
     ray.init(address="local", num_cpus=max(os.cpu_count() or 1, needed),
              include_dashboard=False, log_to_driver=args.verbose > 0)
-    report = _progress(cfg.train.steps)
+    report = _progress(cfg.train.steps, resumed=latest is not None)
     try:
         runner = TrialRunner(cfg, output, report=report)
         print(f"{loaded.label}: trial '{trial.name}', {cfg.train.steps} steps, engine "
@@ -120,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 final = runner.run()
         else:
             final = runner.run()
-    except (TrialError, ModelLoadError, DataError) as err:
+    except (TrialError, ModelLoadError, DataError, MlflowException, OSError) as err:
         print(f"error: trial '{trial.name}' failed: {err}", file=sys.stderr)
         print(f"the last checkpoint (if any) is in {output / 'checkpoints'}; run the same "
               "command again to continue from it", file=sys.stderr)

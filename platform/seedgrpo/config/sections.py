@@ -240,6 +240,10 @@ class TrainConfig(Section):
     checkpoint_every: int = Field(
         5, ge=0, description="Steps between checkpoints; 0 = only at the end."
     )
+    keep_checkpoints: int = Field(
+        2, ge=1, description="Newest checkpoints kept; older ones (optimizer state included, "
+        "about 3x the model size per rank) are deleted.",
+    )
 
 
 class RolloutConfig(Section):

@@ -35,6 +35,12 @@ class TrainBatch:
     def __len__(self) -> int:
         return self.input_ids.shape[0]
 
+    def to(self, device: torch.device | str) -> TrainBatch:
+        """The batch on ``device`` (the learner's: CPU here, a GPU on a cluster)."""
+        return TrainBatch(*(t.to(device) for t in (self.input_ids, self.attention_mask,
+                                                   self.response_mask, self.advantages,
+                                                   self.rollout_logprobs)))
+
 
 def collate(samples: list[TrainSample], pad_id: int) -> TrainBatch:
     """Right-pad prompt + response; place each response's mask and log-probs at its positions."""

@@ -127,6 +127,7 @@ class LearnerRank:
         if self.cfg.algorithm.kl_coef > 0:  # a frozen copy for the k3 KL term
             self.reference = load_causal_lm(self.model_dir, dtype=self.cfg.model.dtype).eval()
             self.reference.requires_grad_(False)
+            self.reference.to(self.engine.device)
 
     # -- the update -------------------------------------------------------------------------
     def _micro_batches(self, samples: list[TrainSample]) -> list[list[TrainSample]]:
@@ -141,19 +142,23 @@ class LearnerRank:
         if len(micro) != self.accumulation_steps:
             raise ValueError(f"rank {self.rank} got {len(samples)} responses for "
                              f"{self.accumulation_steps} micro-batches; the split changed")
-        batches = [collate(m, self.pad_id) for m in micro]
+        batches = [collate(m, self.pad_id).to(self.engine.device) for m in micro]
         scale = self.world_size * self.accumulation_steps
         totals = {"loss": 0.0, "pg_loss": 0.0, "clip_frac": 0.0, "kl": 0.0,
                   "rollout_logprob_diff": 0.0}
+        stale = self.cfg.rollout.sync_every_steps > 1
         old: list[torch.Tensor] = []
-        if self.cfg.train.ppo_epochs > 1:  # pi_old before any update this step
+        if self.cfg.train.ppo_epochs > 1 and not stale:  # pi_old before any update this step
             with torch.no_grad():
                 old = [token_logprobs(self.engine, b, temperature=temperature) for b in batches]
         self.engine.train()
         for _epoch in range(self.cfg.train.ppo_epochs):
             for i, batch in enumerate(batches):
                 logp = token_logprobs(self.engine, batch, temperature=temperature)
-                old_lp = old[i] if old else logp.detach()  # 1 epoch: pi_old = pi_theta
+                if stale:  # engines lag the learner: the rollout is the behaviour policy
+                    old_lp = batch.rollout_logprobs
+                else:  # 1 epoch: pi_old = pi_theta; more: recomputed before the first
+                    old_lp = old[i] if old else logp.detach()
                 ref = None
                 if self.reference is not None:
                     with torch.no_grad():
@@ -168,7 +173,7 @@ class LearnerRank:
                 self.engine.backward(loss * scale)
                 self.engine.step()  # DeepSpeed steps the optimizer at the accumulation boundary
                 weight = float(batch.response_mask.sum())
-                totals["loss"] += loss.item()
+                totals["loss"] += loss.item() / self.cfg.train.ppo_epochs
                 totals["pg_loss"] += stats["pg_loss"]
                 totals["clip_frac"] += stats["clip_frac"] * weight
                 totals["kl"] += stats["kl"] * weight
@@ -185,7 +190,7 @@ class LearnerRank:
     def sequence_logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
         """Log-probs at temperature 1 of ``completion_ids`` after ``prompt_ids`` (sync checks)."""
         sample = TrainSample(prompt_ids, completion_ids, 0.0, [0.0] * len(completion_ids))
-        batch = collate([sample], self.pad_id)
+        batch = collate([sample], self.pad_id).to(self.engine.device)
         self.engine.eval()
         logp = token_logprobs(self.engine, batch)[0]
         return logp[batch.response_mask[0].bool()].tolist()
@@ -206,7 +211,10 @@ class LearnerRank:
                 if not (tied and k == "lm_head.weight")}
 
     def save_checkpoint(self, directory: str, tag: str, client_state: dict[str, Any]) -> None:
-        self.engine.save_checkpoint(directory, tag=tag, client_state=client_state)
+        # save_latest=False: the trial writes 'latest' itself, after the trainer state, so a run
+        # killed mid-save never points at a checkpoint without one
+        self.engine.save_checkpoint(directory, tag=tag, client_state=client_state,
+                                    save_latest=False)
 
     def load_checkpoint(self, directory: str, tag: str) -> dict[str, Any]:
         path, client_state = self.engine.load_checkpoint(directory, tag=tag)

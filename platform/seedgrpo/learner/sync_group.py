@@ -19,8 +19,9 @@ class SyncGroup:
     """Rank 0 sends, everyone else receives, one tensor at a time."""
 
     def __init__(self, pg: dist.ProcessGroup, rank: int, world_size: int,
-                 store: dist.TCPStore) -> None:
+                 store: dist.TCPStore, device: str) -> None:
         self.pg, self.rank, self.world_size = pg, rank, world_size
+        self.device = device  # where tensors must live for this backend (nccl: the GPU)
         self._store = store  # keep the store alive as long as the group
 
     def broadcast(self, tensor: torch.Tensor, root: int = 0) -> None:
@@ -40,4 +41,4 @@ def open_sync_group(host: str, port: int, rank: int, world_size: int, backend: s
         pg = dist.ProcessGroupNCCL(store, rank, world_size)
     else:
         raise ValueError(f"unknown sync backend '{backend}'; known: gloo, nccl")
-    return SyncGroup(pg, rank, world_size, store)
+    return SyncGroup(pg, rank, world_size, store, "cpu" if backend == "gloo" else "cuda")

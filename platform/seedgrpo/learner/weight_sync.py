@@ -39,7 +39,7 @@ def tensor_specs(state: dict[str, torch.Tensor]) -> list[TensorSpec]:
 def send_tensors(group: SyncGroup, state: dict[str, torch.Tensor]) -> int:
     """Rank 0: broadcast every tensor in ``tensor_specs`` order; returns the count."""
     for tensor in state.values():
-        group.broadcast(tensor.contiguous(), root=0)
+        group.broadcast(tensor.to(group.device).contiguous(), root=0)
     return len(state)
 
 
@@ -47,6 +47,6 @@ def receive_tensors(group: SyncGroup, specs: list[TensorSpec]
                     ) -> Iterator[tuple[str, torch.Tensor]]:
     """Ranks >= 1: receive each tensor by broadcast, yielding (name, tensor) as they arrive."""
     for name, dtype, shape in specs:
-        tensor = torch.empty(shape, dtype=getattr(torch, dtype))
+        tensor = torch.empty(shape, dtype=getattr(torch, dtype), device=group.device)
         group.broadcast(tensor, root=0)
         yield name, tensor

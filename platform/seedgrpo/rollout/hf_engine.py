@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+from transformers import GenerationConfig
 
 from seedgrpo.models import load_causal_lm, load_tokenizer
 from seedgrpo.rollout.types import Completion, SamplingSettings
@@ -48,16 +49,22 @@ class HFEngine:
         attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
         greedy = s.temperature == 0.0
         rows = 1 if greedy else s.n  # greedy samples are identical: decode once, repeat
-        out = self.model.generate(
-            input_ids=input_ids, attention_mask=attention, max_new_tokens=s.max_new_tokens,
-            do_sample=not greedy, temperature=None if greedy else s.temperature,
-            top_p=None if greedy else s.top_p, top_k=None, num_return_sequences=rows,
-            output_scores=True, return_dict_in_generate=True, pad_token_id=pad,
-            eos_token_id=sorted(self._eos),
+        # An explicit config: the model's own generation_config (repetition_penalty, top_k, ...)
+        # would change the sampling policy away from the one the learner and vLLM assume.
+        config = GenerationConfig(
+            max_new_tokens=s.max_new_tokens, do_sample=not greedy,
+            temperature=1.0 if greedy else s.temperature, top_p=1.0 if greedy else s.top_p,
+            top_k=0, repetition_penalty=1.0, num_return_sequences=rows, output_scores=True,
+            return_dict_in_generate=True, pad_token_id=pad, eos_token_id=sorted(self._eos),
         )
+        out = self.model.generate(input_ids=input_ids, attention_mask=attention,
+                                  generation_config=config)
         new = out.sequences[:, width:]  # (P * rows, T): prompt p's samples are rows p*rows ...
-        scores = torch.stack(out.scores, dim=1)  # (P * n, T, V) processed logits
-        logprobs = torch.log_softmax(scores.float(), dim=-1).gather(-1, new[..., None])[..., 0]
+        # one step at a time: stacking all (P * rows, T, V) scores would cost GBs of memory
+        logprobs = torch.stack([
+            torch.log_softmax(step.float(), dim=-1).gather(-1, new[:, t, None])[:, 0]
+            for t, step in enumerate(out.scores)
+        ], dim=1)  # (P * rows, T)
         groups: list[list[Completion]] = []
         for p in range(len(prompts)):
             group = []

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrainerState", "checkpoint_tag", "write_trainer_state", "read_latest"]
+__all__ = ["TrainerState", "checkpoint_tag", "write_trainer_state", "read_latest",
+           "prune_checkpoints"]
 
 
 @dataclass
@@ -51,3 +53,19 @@ def read_latest(root: Path) -> tuple[str, TrainerState] | None:
     step = int(tag.removeprefix("step_"))
     data = json.loads((root / f"trainer_state_{step:06d}.json").read_text())
     return tag, TrainerState(**data)
+
+
+def prune_checkpoints(root: Path, keep: int) -> list[int]:
+    """Delete all but the newest ``keep`` complete checkpoints; returns the steps deleted.
+
+    Only checkpoints with a trainer state count, and the one ``latest`` names is always kept.
+    """
+    steps = sorted(int(p.stem.removeprefix("trainer_state_"))
+                   for p in root.glob("trainer_state_*.json"))
+    latest = read_latest(root)
+    protected = {latest[1].step} if latest else set()
+    doomed = [s for s in steps[:-keep] if s not in protected]
+    for step in doomed:
+        shutil.rmtree(root / checkpoint_tag(step), ignore_errors=True)
+        (root / f"trainer_state_{step:06d}.json").unlink(missing_ok=True)
+    return doomed

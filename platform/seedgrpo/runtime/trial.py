@@ -21,7 +21,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from seedgrpo.config.resources import trial_bundles
 from seedgrpo.config.schema import ExperimentConfig
-from seedgrpo.data import PromptSampler, build_pools, render_prompt
+from seedgrpo.data import DataError, PromptSampler, build_pools, render_prompt
 from seedgrpo.learner.batch import TrainSample
 from seedgrpo.models import load_tokenizer, resolve_model_dir
 from seedgrpo.rollout.types import SamplingSettings
@@ -30,6 +30,7 @@ from seedgrpo.runtime.actors import LearnerActor, RolloutActor, ScorerActor
 from seedgrpo.runtime.checkpoint import (
     TrainerState,
     checkpoint_tag,
+    prune_checkpoints,
     read_latest,
     write_trainer_state,
 )
@@ -52,6 +53,9 @@ def check_runtime_support(cfg: ExperimentConfig) -> None:
         raise TrialError("algorithm.uncertainty 'gcpo' needs response embeddings, which the "
                          "runtime does not compute yet; the GCPO functions are available in "
                          "seedgrpo.algorithms")
+    if cfg.eval.samples > 1:
+        raise TrialError("eval.samples > 1 (avg@k, pass@k, maj@k) comes with benchmark "
+                         "evaluation, which is not built yet; use eval.samples: 1 (greedy)")
     others = [b for b in cfg.eval.benchmarks if b != "heldout"]
     if others:
         raise TrialError(f"eval.benchmarks {', '.join(others)}: benchmark evaluation is not "
@@ -105,19 +109,23 @@ class TrialRunner:
         self.pad_id = tokenizer.pad_token_id
         pools = build_pools(cfg.data, seed=cfg.train.seed)
 
-        def encode(problems):
+        def encode(problems, new_tokens: int):
             texts = [render_prompt(p, cfg.data.template, tokenizer, pools.shots) for p in problems]
             ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-            budget = cfg.model.max_seq_len - cfg.rollout.max_new_tokens
+            budget = cfg.model.max_seq_len - new_tokens
             kept = [(p, i) for p, i in zip(problems, ids, strict=True) if len(i) <= budget]
             if len(kept) < len(problems):
                 logger.warning("skipped %d prompts longer than %d tokens (model.max_seq_len - "
-                               "rollout.max_new_tokens)", len(problems) - len(kept), budget)
+                               "the generation budget)", len(problems) - len(kept), budget)
             return kept
 
-        self.train = encode(pools.train)
+        self.train = encode(pools.train, cfg.rollout.max_new_tokens)
+        if not self.train:
+            raise DataError(f"every training prompt is longer than model.max_seq_len "
+                            f"({cfg.model.max_seq_len}) minus rollout.max_new_tokens; raise "
+                            "model.max_seq_len or use fewer data.fewshot examples")
         limit = cfg.eval.limit or len(pools.heldout)
-        self.heldout = encode(pools.heldout[:limit])
+        self.heldout = encode(pools.heldout[:limit], cfg.eval.max_new_tokens)
         self.sampler = PromptSampler(len(self.train), seed=cfg.train.seed)
 
     def start_actors(self, model_dir: Path) -> TrialActors:
@@ -148,9 +156,13 @@ class TrialRunner:
                                                              len(ranks))
                     for r, i in enumerate(ranks)]
         actors = TrialActors(pg, scorer, workers, learners, [scorer, *workers, *learners])
-        host, port = self._wait([learners[0].rendezvous.remote()], "learner rendezvous")[0]
-        self._wait([w.ready.remote() for w in workers], "starting the rollout engines")
-        self._wait([r.setup.remote(host, port) for r in learners], "starting DeepSpeed ranks")
+        try:
+            host, port = self._wait([learners[0].rendezvous.remote()], "learner rendezvous")[0]
+            self._wait([w.ready.remote() for w in workers], "starting the rollout engines")
+            self._wait([r.setup.remote(host, port) for r in learners], "starting DeepSpeed ranks")
+        except BaseException:
+            actors.shutdown()  # under Tune, Ray outlives the trial: leave nothing behind
+            raise
         return actors
 
     def _wait(self, refs: list[Any], phase: str, step: int | None = None) -> list[Any]:
@@ -203,6 +215,7 @@ class TrialRunner:
         self._wait([r.save_checkpoint.remote(str(self.checkpoint_dir), tag, {"step": step})
                     for r in actors.learners], "checkpointing", step)
         write_trainer_state(self.checkpoint_dir, TrainerState(step, self.sampler.state_dict()))
+        prune_checkpoints(self.checkpoint_dir, self.cfg.train.keep_checkpoints)
 
     def _resume(self, actors: TrialActors, syncer: WeightSyncer) -> int:
         latest = read_latest(self.checkpoint_dir)
