@@ -10,10 +10,10 @@ import argparse
 import logging
 import sys
 
-from seedgrpo.config import ConfigError, LoadedExperiment, load_experiment
+from seedgrpo.config import ConfigError, LoadedExperiment, Trial, expand_trials, load_experiment
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "add_experiment_arguments", "configure_logging",
-           "load_or_exit"]
+           "load_or_exit", "load_trials_or_exit"]
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
@@ -43,6 +43,16 @@ def load_or_exit(args: argparse.Namespace) -> LoadedExperiment:
     """Load the experiment; on a config error print every problem and exit with status 2."""
     try:
         return load_experiment(args.experiment, args.overrides)
+    except ConfigError as err:
+        print(f"error: {err.render()}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+
+
+def load_trials_or_exit(args: argparse.Namespace) -> tuple[LoadedExperiment, list[Trial]]:
+    """Load the experiment and expand its trials; any config error exits with status 2."""
+    loaded = load_or_exit(args)
+    try:
+        return loaded, expand_trials(loaded.config, source=loaded.label)
     except ConfigError as err:
         print(f"error: {err.render()}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT) from None

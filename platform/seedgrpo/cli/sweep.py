@@ -18,9 +18,8 @@ from seedgrpo.cli.common import (
     EXIT_FAILED,
     add_experiment_arguments,
     configure_logging,
-    load_or_exit,
+    load_trials_or_exit,
 )
-from seedgrpo.config import ConfigError, Trial, expand_trials
 from seedgrpo.config.dry_run import render_trial_table, trials_as_json
 
 __all__ = ["main"]
@@ -46,12 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json and not args.dry_run:
         print("error: --json lists trials and needs --dry-run", file=sys.stderr)
         return EXIT_BAD_INPUT
-    loaded = load_or_exit(args)
-    try:
-        trials: list[Trial] = expand_trials(loaded.config, source=loaded.label)
-    except ConfigError as err:
-        print(f"error: {err.render()}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    loaded, trials = load_trials_or_exit(args)
     if args.dry_run:
         text = (json.dumps(trials_as_json(trials), indent=2) + "\n" if args.json
                 else render_trial_table(loaded, trials))

@@ -21,9 +21,9 @@ from seedgrpo.cli.common import (
     EXIT_FAILED,
     add_experiment_arguments,
     configure_logging,
-    load_or_exit,
+    load_trials_or_exit,
 )
-from seedgrpo.config import ConfigError, Trial, expand_trials, total_resources
+from seedgrpo.config import Trial, total_resources
 
 __all__ = ["main"]
 
@@ -69,12 +69,7 @@ def _progress(total: int, *, resumed: bool):
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.verbose)
-    loaded = load_or_exit(args)
-    try:
-        trials = expand_trials(loaded.config, source=loaded.label)
-    except ConfigError as err:
-        print(f"error: {err.render()}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    loaded, trials = load_trials_or_exit(args)
     if args.trial is not None and not 0 <= args.trial < len(trials):
         print(f"error: --trial {args.trial}: {loaded.label} has {len(trials)} trials "
               f"(0 to {len(trials) - 1}); list them with seedgrpo-sweep --dry-run",
