@@ -18,7 +18,8 @@ from seedgrpo.runtime.trial import TrialError, TrialRunner
 from .conftest import tiny_config
 
 REQUIRED = (*TRAIN_METRICS, "time/generate_s", "time/score_s", "time/learn_s", "time/sync_s",
-            "time/step_s", "throughput/tokens_per_s")
+            "time/step_s", "throughput/tokens_per_s", "reward/verify_errors_total",
+            "reward/verify_timeouts_total", "reward/verify_refused_total")
 
 
 def test_three_steps_hf_zero2(ray_local, model_cache: Path, tmp_path: Path) -> None:

@@ -73,16 +73,12 @@ def suggest(word: str, choices: Iterable[str]) -> str:
 
 def _fields_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
     """Field names of the model found at ``loc`` (for 'allowed keys' in unknown-key errors)."""
-    current: Any = model
-    for part in loc:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return []
-        field = current.model_fields.get(str(part))
-        if field is None:
-            return []
-        current = field.annotation
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
+    from seedgrpo.config.overrides import field_annotation, strip_optional  # imports this module
+
+    annotation, problem = field_annotation(model, [str(p) for p in loc])
+    inner, _ = strip_optional(annotation)
+    if problem is None and isinstance(inner, type) and issubclass(inner, BaseModel):
+        return list(inner.model_fields)
     return []
 
 

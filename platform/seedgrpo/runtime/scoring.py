@@ -35,9 +35,8 @@ def score_group(completions: Sequence[Completion], gold: str, algo: AlgorithmCon
     answers = [extract_answer(c.text) for c in completions]
     rewards = [math_reward(c.text, gold, verifier=verifier) for c in completions]
     cluster_ids = cluster_answers(answers, algo.clustering, verifier=verifier)
-    lengths = [c.logprobs for c in completions]
-    logprobs = ([sum(lp) / max(1, len(lp)) for lp in lengths]
-                if algo.logprob_normalization == "mean" else [sum(lp) for lp in lengths])
+    logprobs = ([c.mean_logprob for c in completions] if algo.logprob_normalization == "mean"
+                else [sum(c.logprobs) for c in completions])
     advantages, info = seed_grpo_advantages(
         rewards, cluster_ids, None if algo.estimator == "discrete" else logprobs,
         alpha=algo.alpha, fn=algo.modulation, estimator=algo.estimator, baseline=algo.baseline,

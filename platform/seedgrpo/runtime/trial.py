@@ -268,9 +268,9 @@ class TrialRunner:
             seed=cfg.train.seed * _SEED_STRIDE + step)
         groups = self._generate(actors, [ids for _, ids in batch_problems], settings, step)
         t1 = time.monotonic()
-        scores = self._wait([actors.scorer.score.remote(groups, [p.answer for p, _ in
-                                                                 batch_problems])],
-                            "scoring", step)[0]
+        golds = [p.answer for p, _ in batch_problems]
+        scores, verify = self._wait([actors.scorer.score.remote(groups, golds),
+                                     actors.scorer.verifier_counters.remote()], "scoring", step)
         t2 = time.monotonic()
         stats = self._learn(actors, [(ids, g) for (_, ids), g in zip(batch_problems, groups,
                                                                        strict=True)],
@@ -280,6 +280,10 @@ class TrialRunner:
             syncer.sync()
         t4 = time.monotonic()
         metrics = train_metrics(groups, scores, stats)
+        # rewards that failed closed, cumulative: a rising count means answers the grader
+        # could not judge (timeouts, parse errors), not wrong answers
+        metrics.update({f"reward/verify_{k}_total": float(verify[k])
+                        for k in ("errors", "timeouts", "refused")})
         tokens = sum(len(c.token_ids) for g in groups for c in g)
         metrics.update({"time/generate_s": t1 - t0, "time/score_s": t2 - t1,
                         "time/learn_s": t3 - t2, "time/sync_s": t4 - t3,
