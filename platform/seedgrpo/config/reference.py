@@ -68,11 +68,17 @@ def _section(model: type[BaseModel], instance: BaseModel, prefix: str, out: list
         if isinstance(inner, type) and issubclass(inner, BaseModel):
             nested.append((inner, path, field, getattr(instance, name)))
             continue
+        value_type = (typing.get_args(inner) or (None, None))[-1]
+        if typing.get_origin(inner) is dict and isinstance(value_type, type) and issubclass(
+                value_type, BaseModel) and not any(
+                f.is_required() for f in value_type.model_fields.values()):
+            # a mapping of named sections (eval.custom_benchmarks): document one entry
+            nested.append((value_type, f"{path}.<name>", field, value_type.model_construct()))
         description = (field.description or "").replace("|", "\\|")
         bounds = _bounds(field)
         if bounds:
             description += f" ({bounds})"
-        default = _default(field, getattr(instance, name))
+        default = _default(field, getattr(instance, name, field.default))
         rows.append(f"| `{path}` | {_type_name(field.annotation)} | {default} | "
                     f"{description} |")
     if rows:

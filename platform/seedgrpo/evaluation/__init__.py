@@ -1,0 +1,30 @@
+"""Benchmark evaluation: the registry and loaders, grading rules, estimators, the runner."""
+
+from seedgrpo.evaluation.benchmarks import (
+    BENCHMARK_SPECS,
+    DATA_DIR_ENV,
+    Benchmark,
+    BenchmarkNotFound,
+    BenchmarkSpec,
+    EvalProblem,
+    load_benchmark,
+    select_subset,
+)
+from seedgrpo.evaluation.estimators import avg_at_k, maj_at_k, majority_correct, pass_at_k
+from seedgrpo.evaluation.grading import GRADING_RULES, GoldAnswer, Grader, Verdict
+from seedgrpo.evaluation.paper import PAPER_RESULTS, paper_reference_lines
+from seedgrpo.evaluation.runner import (
+    PreparedBenchmark,
+    eval_sampling,
+    prepare_benchmark,
+    run_evaluation,
+)
+from seedgrpo.evaluation.summary import GradedBenchmark, benchmark_metrics, grade_groups
+
+__all__ = [
+    "BENCHMARK_SPECS", "DATA_DIR_ENV", "GRADING_RULES", "PAPER_RESULTS", "Benchmark",
+    "BenchmarkNotFound", "BenchmarkSpec", "EvalProblem", "GoldAnswer", "GradedBenchmark",
+    "Grader", "PreparedBenchmark", "Verdict", "avg_at_k", "benchmark_metrics", "eval_sampling",
+    "grade_groups", "load_benchmark", "maj_at_k", "majority_correct", "paper_reference_lines",
+    "pass_at_k", "prepare_benchmark", "run_evaluation", "select_subset",
+]

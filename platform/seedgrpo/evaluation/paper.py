@@ -1,0 +1,61 @@
+"""The paper's published results, as reference lines for reports (ALGORITHMS.md section 3).
+
+SEED-GRPO (arXiv 2505.12346), Tables 2 and 4: greedy pass@1 in percent, 3000 new tokens, the
+Qwen-math prompt. The paper's AMC column uses 83 problems (AMC 2022+2023); ``amc23`` here has
+40, so that column is comparable in protocol but not in problem set. The Qwen2.5-Math-7B base
+row prints AIME24 as "0.2"; 20.0 is the value the Avg column implies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["PaperResult", "PAPER_RESULTS", "paper_reference_lines"]
+
+
+@dataclass(frozen=True)
+class PaperResult:
+    run: str
+    model: str
+    aime24: float
+    amc23: float
+    math500: float
+    minerva_math: float
+    olympiadbench: float
+    avg: float
+
+    def as_metrics(self) -> dict[str, float]:
+        """The row under this platform's metric names, as fractions (0-1) like our metrics."""
+        return {f"eval/{b}/pass_at_1": getattr(self, b) / 100.0
+                for b in ("aime24", "amc23", "math500", "minerva_math", "olympiadbench")
+                } | {"eval/avg/pass_at_1": self.avg / 100.0}
+
+
+PAPER_RESULTS: tuple[PaperResult, ...] = (
+    PaperResult("Qwen2.5-Math-7B base", "7B", 20.0, 45.8, 69.0, 21.3, 34.7, 38.2),
+    PaperResult("Dr. GRPO 7B", "7B", 43.3, 62.7, 80.0, 30.1, 41.0, 51.4),
+    PaperResult("SEED-GRPO 7B (linear, alpha 0.02, G 8)", "7B", 46.7, 69.9, 83.0, 36.7,
+                46.8, 56.6),
+    PaperResult("SEED-GRPO 7B (G 16)", "7B", 56.7, 68.7, 83.4, 34.2, 48.0, 58.2),
+    PaperResult("Dr. GRPO 1.5B", "1.5B", 20.0, 53.0, 74.2, 25.7, 37.6, 42.1),
+    PaperResult("SEED-GRPO 1.5B", "1.5B", 23.3, 50.6, 75.4, 26.8, 41.3, 43.5),
+)
+
+
+def paper_reference_lines(metric: str = "eval/avg/pass_at_1", *, model: str | None = None
+                          ) -> dict[str, float]:
+    """``{run: value}`` of one metric, for horizontal reference lines in a plot.
+
+    >>> paper_reference_lines(model="1.5B")
+    {'Dr. GRPO 1.5B': 0.421, 'SEED-GRPO 1.5B': 0.435}
+    """
+    lines = {}
+    for row in PAPER_RESULTS:
+        if model is not None and row.model != model:
+            continue
+        values = row.as_metrics()
+        if metric not in values:
+            raise ValueError(f"the paper reports no '{metric}'; it reports "
+                             f"{', '.join(values)}")
+        lines[row.run] = values[metric]
+    return lines

@@ -1,0 +1,102 @@
+"""One evaluation: prompts for each benchmark, generation, grading, metrics, samples file.
+
+The same code runs inside a training trial (generation on the rollout actors, grading on the
+scorer actor) and in ``seedgrpo-eval`` (an engine and a grader in this process): both hand in
+a ``generate`` and a ``grade`` function, so the two can never compute a metric differently.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seedgrpo.config.sections import EvalConfig
+from seedgrpo.data.templates import render_prompt
+from seedgrpo.evaluation.benchmarks import Benchmark, EvalProblem
+from seedgrpo.evaluation.summary import (
+    GradedBenchmark,
+    average_metrics,
+    benchmark_metrics,
+    write_samples,
+)
+from seedgrpo.rollout.types import Completion, SamplingSettings
+
+__all__ = ["PreparedBenchmark", "prepare_benchmark", "eval_sampling", "run_evaluation",
+           "GenerateFn", "GradeFn"]
+
+logger = logging.getLogger(__name__)
+
+GenerateFn = Callable[[list[list[int]], SamplingSettings], list[list[Completion]]]
+GradeFn = Callable[[str, list[EvalProblem], list[list[str]]], GradedBenchmark]
+
+_TOO_LONG = Completion(token_ids=[], text="", logprobs=[], truncated=True)
+
+
+@dataclass(frozen=True)
+class PreparedBenchmark:
+    """A benchmark with its tokenized prompts; ``None`` marks a prompt too long for the model,
+    which is graded wrong (never dropped: every trial is scored on the same problems)."""
+
+    benchmark: Benchmark
+    prompt_ids: list[list[int] | None]
+
+    @property
+    def too_long(self) -> int:
+        return sum(ids is None for ids in self.prompt_ids)
+
+
+def prepare_benchmark(benchmark: Benchmark, tokenizer: Any, *, template: str,
+                      max_seq_len: int, max_new_tokens: int,
+                      shots: Sequence[Any] = ()) -> PreparedBenchmark:
+    """Render and tokenize every problem's prompt (zero-shot unless ``shots`` are given)."""
+    budget = max_seq_len - max_new_tokens
+    ids: list[list[int] | None] = []
+    for problem in benchmark.problems:
+        text = render_prompt(problem, template, tokenizer, shots)  # type: ignore[arg-type]
+        tokens = tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids.append(tokens if len(tokens) <= budget else None)
+    prepared = PreparedBenchmark(benchmark, ids)
+    if prepared.too_long:
+        logger.warning("%s: %d of %d prompts are longer than %d tokens (max_seq_len %d - "
+                       "max_new_tokens %d) and count as wrong", benchmark.name,
+                       prepared.too_long, len(ids), budget, max_seq_len, max_new_tokens)
+    return prepared
+
+
+def eval_sampling(cfg: EvalConfig, seed: int) -> SamplingSettings:
+    """Greedy (the paper's protocol) for one sample, else k samples at ``eval.temperature``."""
+    if cfg.samples == 1:
+        return SamplingSettings(n=1, max_new_tokens=cfg.max_new_tokens, temperature=0.0,
+                                seed=seed)
+    return SamplingSettings(n=cfg.samples, max_new_tokens=cfg.max_new_tokens,
+                            temperature=cfg.temperature, top_p=cfg.top_p, seed=seed)
+
+
+def run_evaluation(prepared: Sequence[PreparedBenchmark], settings: SamplingSettings,
+                   generate: GenerateFn, grade: GradeFn, *, samples_path: Path | None = None,
+                   extra: dict[str, Any] | None = None) -> dict[str, float]:
+    """Every benchmark's metrics plus ``eval/avg/*``; samples appended to ``samples_path``."""
+    per_benchmark: dict[str, dict[str, float]] = {}
+    for pb in prepared:
+        t0 = time.monotonic()
+        bench = pb.benchmark
+        runnable = [ids for ids in pb.prompt_ids if ids is not None]
+        generated = iter(generate(runnable, settings) if runnable else [])
+        groups = [next(generated) if ids is not None else [_TOO_LONG] * settings.n
+                  for ids in pb.prompt_ids]
+        texts = [[c.text for c in g] for g in groups]
+        graded = grade(bench.grading, bench.problems, texts)
+        metrics = benchmark_metrics(bench.name, groups, graded)
+        per_benchmark[bench.name] = metrics
+        if samples_path is not None:
+            write_samples(samples_path, bench.name, bench.problems, groups, graded, extra)
+        logger.info("eval %s: %d problems x %d, pass@1 %.3f, %.0f s", bench.name,
+                    len(bench.problems), settings.n, metrics[f"eval/{bench.name}/pass_at_1"],
+                    time.monotonic() - t0)
+    out = {k: v for m in per_benchmark.values() for k, v in m.items()}
+    out.update(average_metrics(per_benchmark))
+    return out
