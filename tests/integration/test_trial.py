@@ -9,6 +9,7 @@ import pytest
 import ray
 
 from seedgrpo.config import ExperimentConfig
+from seedgrpo.evaluation import BenchmarkNotFound
 from seedgrpo.learner.batch import TrainSample
 from seedgrpo.models import resolve_model_dir
 from seedgrpo.runtime.metrics import TRAIN_METRICS
@@ -22,18 +23,33 @@ REQUIRED = (*TRAIN_METRICS, "time/generate_s", "time/score_s", "time/learn_s", "
             "reward/verify_timeouts_total", "reward/verify_refused_total")
 
 
-def test_three_steps_hf_zero2(ray_local, model_cache: Path, tmp_path: Path) -> None:
-    cfg = ExperimentConfig.model_validate(tiny_config(str(model_cache)))
+def test_three_steps_hf_zero2(ray_local, model_cache: Path, tmp_path: Path,
+                              shared_data: Path) -> None:
+    cfg = ExperimentConfig.model_validate(tiny_config(str(model_cache), eval={
+        "every_steps": 2, "max_new_tokens": 8, "benchmarks": ["heldout", "amc23"], "limit": 2,
+        "samples": 2, "temperature": 1.0, "data_dir": str(shared_data)}))
     reports: list[tuple[int, dict]] = []
-    runner = TrialRunner(cfg, tmp_path, report=lambda s, m: reports.append((s, m)))
+    artifacts: list[Path] = []
+    runner = TrialRunner(cfg, tmp_path, report=lambda s, m: reports.append((s, m)),
+                         log_artifact=artifacts.append)
     final = runner.run()
     # step 0: the evaluation before training; then one report per step
     assert [s for s, _ in reports] == [0, 1, 2, 3]
-    assert set(reports[0][1]) == {"eval/heldout/pass_at_1", "eval/heldout/response_len_mean",
-                                  "eval/heldout/truncated_frac", "eval/avg/pass_at_1"}
+    per_benchmark = {f"eval/{b}/{m}" for b in ("heldout", "amc23") for m in (
+        "pass_at_1", "avg_at_2", "pass_at_2", "maj_at_2", "response_len_mean",
+        "truncated_frac")}
+    averages = {f"eval/avg/{m}" for m in ("pass_at_1", "avg_at_2", "pass_at_2", "maj_at_2")}
+    assert set(reports[0][1]) == per_benchmark | averages
+    # the average is over the real benchmarks: the held-out training split is left out
+    assert reports[0][1]["eval/avg/pass_at_1"] == reports[0][1]["eval/amc23/pass_at_1"]
     for _, metrics in reports[1:]:
         assert set(REQUIRED) <= set(metrics)
     assert "eval/heldout/pass_at_1" in reports[2][1] and "eval/avg/pass_at_1" in final
+    # every evaluation's samples: 2 benchmarks x 2 problems x 2 samples, logged as artifacts
+    assert [a.name for a in artifacts] == [f"samples_step_{s:06d}.jsonl" for s in (0, 2, 3)]
+    rows = [json.loads(line) for line in artifacts[0].read_text().splitlines()]
+    assert len(rows) == 8 and {r["benchmark"] for r in rows} == {"heldout", "amc23"}
+    assert set(rows[0]) >= {"problem", "completion", "answer", "gold", "correct", "step"}
     assert 0.0 <= reports[1][1]["train/se_mean"] <= 1.3863  # ln 4
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step_000003"
     state = json.loads((tmp_path / "checkpoints" / "trainer_state_000003.json").read_text())
@@ -138,10 +154,11 @@ def test_a_dead_learner_stops_the_run_and_keeps_the_checkpoint(ray_local, model_
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step_000002"
 
 
-def test_unsupported_settings_fail_before_any_actor(tmp_path: Path) -> None:
-    cfg = ExperimentConfig.model_validate(tiny_config("x", eval={"benchmarks": ["aime24"]}))
-    with pytest.raises(TrialError, match="benchmark evaluation is not built yet"):
-        TrialRunner(cfg, tmp_path)
+def test_unsupported_settings_fail_before_any_actor(model_cache: Path, tmp_path: Path) -> None:
+    cfg = ExperimentConfig.model_validate(tiny_config(
+        str(model_cache), eval={"benchmarks": ["aime24"], "data_dir": str(tmp_path)}))
+    with pytest.raises(BenchmarkNotFound, match="benchmark 'aime24'.*aime24.jsonl does not"):
+        TrialRunner(cfg, tmp_path).run()  # no Ray: it fails while preparing the data
     cfg = ExperimentConfig.model_validate(tiny_config("x", algorithm={"uncertainty": "gcpo"}))
     with pytest.raises(TrialError, match="needs response embeddings"):
         TrialRunner(cfg, tmp_path)

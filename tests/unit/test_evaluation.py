@@ -17,8 +17,8 @@ from seedgrpo.evaluation import (
     avg_at_k,
     load_benchmark,
     maj_at_k,
-    pass_at_k,
     paper_reference_lines,
+    pass_at_k,
 )
 from seedgrpo.evaluation.summary import average_metrics, benchmark_metrics, grade_groups
 from seedgrpo.rollout.types import Completion

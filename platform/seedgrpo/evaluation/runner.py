@@ -78,7 +78,9 @@ def eval_sampling(cfg: EvalConfig, seed: int) -> SamplingSettings:
 
 def run_evaluation(prepared: Sequence[PreparedBenchmark], settings: SamplingSettings,
                    generate: GenerateFn, grade: GradeFn, *, samples_path: Path | None = None,
-                   extra: dict[str, Any] | None = None) -> dict[str, float]:
+                   extra: dict[str, Any] | None = None,
+                   on_benchmark: Callable[[str, dict[str, float], float], None] | None = None
+                   ) -> dict[str, float]:
     """Every benchmark's metrics plus ``eval/avg/*``; samples appended to ``samples_path``."""
     per_benchmark: dict[str, dict[str, float]] = {}
     for pb in prepared:
@@ -94,9 +96,12 @@ def run_evaluation(prepared: Sequence[PreparedBenchmark], settings: SamplingSett
         per_benchmark[bench.name] = metrics
         if samples_path is not None:
             write_samples(samples_path, bench.name, bench.problems, groups, graded, extra)
+        seconds = time.monotonic() - t0
         logger.info("eval %s: %d problems x %d, pass@1 %.3f, %.0f s", bench.name,
                     len(bench.problems), settings.n, metrics[f"eval/{bench.name}/pass_at_1"],
-                    time.monotonic() - t0)
+                    seconds)
+        if on_benchmark is not None:  # progress for a command line
+            on_benchmark(bench.name, metrics, seconds)
     out = {k: v for m in per_benchmark.values() for k, v in m.items()}
     out.update(average_metrics(per_benchmark))
     return out

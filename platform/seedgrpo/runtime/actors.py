@@ -111,6 +111,9 @@ class ScorerActor:
 
         self.algo = ExperimentConfig.model_validate(config).algorithm
         self.verifier = Verifier()
+        # benchmark answers are longer than training ones: a longer time bound (grading.py)
+        self.eval_verifier = Verifier(timeout_s=10.0)
+        self._graders: dict[str, Any] = {}
 
     def score(self, groups: list[list[Completion]], golds: list[str]) -> list[Any]:
         from seedgrpo.runtime.scoring import score_group
@@ -118,12 +121,13 @@ class ScorerActor:
         return [score_group(g, gold, self.algo, verifier=self.verifier)
                 for g, gold in zip(groups, golds, strict=True)]
 
-    def rewards(self, groups: list[list[Completion]], golds: list[str]) -> list[list[float]]:
-        """Rewards only (evaluation): no clustering, no advantages."""
-        from seedgrpo.rewards import math_reward
+    def grade(self, rule: str, problems: list[Any], texts: list[list[str]]) -> Any:
+        """Benchmark grading (evaluation): verdicts and answer clusters, no advantages."""
+        from seedgrpo.evaluation import Grader, grade_groups
 
-        return [[math_reward(c.text, gold, verifier=self.verifier) for c in g]
-                for g, gold in zip(groups, golds, strict=True)]
+        if rule not in self._graders:
+            self._graders[rule] = Grader(rule, verifier=self.eval_verifier)
+        return grade_groups(self._graders[rule], problems, texts)
 
     def verifier_counters(self) -> dict[str, int]:
         return self.verifier.counter_values()

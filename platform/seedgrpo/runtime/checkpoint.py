@@ -4,6 +4,7 @@ Layout under ``<output_dir>/checkpoints``::
 
     step_000004/            DeepSpeed tag directory (model, optimizer, scheduler per rank)
     trainer_state_000004.json  step, sampler cursor, metric history length
+    experiment.json         the trial's resolved config (seedgrpo-eval rebuilds the model)
     latest                  the tag of the newest complete checkpoint, written last
 
 ``latest`` is replaced atomically after every rank saved, so an interrupted save leaves the
@@ -21,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["TrainerState", "checkpoint_tag", "write_trainer_state", "read_latest",
-           "prune_checkpoints"]
+           "prune_checkpoints", "write_experiment", "read_experiment", "EXPERIMENT_FILE"]
+
+EXPERIMENT_FILE = "experiment.json"
 
 
 @dataclass
@@ -42,6 +45,18 @@ def write_trainer_state(root: Path, state: TrainerState) -> None:
     tmp = root / "latest.tmp"
     tmp.write_text(tag)
     os.replace(tmp, root / "latest")
+
+
+def write_experiment(root: Path, config: dict[str, Any]) -> None:
+    """The trial's config beside its checkpoints (atomically; the same for every step)."""
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / (EXPERIMENT_FILE + ".tmp")
+    tmp.write_text(json.dumps(config, indent=1))
+    os.replace(tmp, root / EXPERIMENT_FILE)
+
+
+def read_experiment(root: Path) -> dict[str, Any]:
+    return json.loads((root / EXPERIMENT_FILE).read_text())
 
 
 def read_latest(root: Path) -> tuple[str, TrainerState] | None:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from seedgrpo.algorithms import extract_answer
-from seedgrpo.data.problems import Problem
 from seedgrpo.rollout.types import Completion
 
-__all__ = ["TRAIN_METRICS", "train_metrics", "eval_metrics", "write_eval_samples"]
+__all__ = ["TRAIN_METRICS", "train_metrics"]
 
 TRAIN_METRICS = (
     "train/reward_mean", "train/accuracy", "train/se_mean", "train/factor_mean",
@@ -48,30 +44,3 @@ def train_metrics(groups: Sequence[Sequence[Completion]], scores: Sequence[Any],
         "train/rollout_logprob_diff": sum(s["rollout_logprob_diff"] for s in learner_stats)
         / tokens,
     }
-
-
-def eval_metrics(name: str, groups: Sequence[Sequence[Completion]],
-                 rewards: Sequence[Sequence[float]]) -> dict[str, float]:
-    """Greedy pass@1 (one completion per problem), response length and truncation."""
-    first = [g[0] for g in groups]
-    return {
-        f"eval/{name}/pass_at_1": _mean([r[0] for r in rewards]),
-        f"eval/{name}/response_len_mean": _mean([len(c.token_ids) for c in first]),
-        f"eval/{name}/truncated_frac": _mean([1.0 if c.truncated else 0.0 for c in first]),
-    }
-
-
-def write_eval_samples(path: Path, problems: Sequence[Problem],
-                       groups: Sequence[Sequence[Completion]],
-                       rewards: Sequence[Sequence[float]]) -> None:
-    """One JSON line per evaluated sample: the problem, gold, completion, answer and verdict."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        for problem, group, scores in zip(problems, groups, rewards, strict=True):
-            for sample, (completion, reward) in enumerate(zip(group, scores, strict=True)):
-                fh.write(json.dumps({
-                    "id": problem.id, "sample": sample, "problem": problem.problem,
-                    "gold": problem.answer, "completion": completion.text,
-                    "answer": extract_answer(completion.text), "correct": reward > 0.5,
-                    "truncated": completion.truncated,
-                }, ensure_ascii=False) + "\n")

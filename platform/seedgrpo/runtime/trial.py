@@ -22,6 +22,16 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from seedgrpo.config.resources import trial_bundles
 from seedgrpo.config.schema import ExperimentConfig
 from seedgrpo.data import DataError, PromptSampler, build_pools, render_prompt
+from seedgrpo.evaluation import (
+    Benchmark,
+    EvalProblem,
+    GoldAnswer,
+    PreparedBenchmark,
+    eval_sampling,
+    load_benchmark,
+    prepare_benchmark,
+    run_evaluation,
+)
 from seedgrpo.learner.batch import TrainSample
 from seedgrpo.models import load_tokenizer, resolve_model_dir
 from seedgrpo.rollout.types import SamplingSettings
@@ -32,9 +42,10 @@ from seedgrpo.runtime.checkpoint import (
     checkpoint_tag,
     prune_checkpoints,
     read_latest,
+    write_experiment,
     write_trainer_state,
 )
-from seedgrpo.runtime.metrics import eval_metrics, train_metrics, write_eval_samples
+from seedgrpo.runtime.metrics import train_metrics
 from seedgrpo.runtime.sync import WeightSyncer
 from seedgrpo.runtime.waiting import TrialError, wait_for
 
@@ -44,6 +55,7 @@ __all__ = ["TrialActors", "TrialError", "TrialRunner", "check_runtime_support",
 logger = logging.getLogger(__name__)
 
 Reporter = Callable[[int, dict[str, float]], None]
+ArtifactLogger = Callable[[Path], None]
 _SEED_STRIDE = 1_000_003  # sampling seed of step s: train.seed * stride + s
 
 
@@ -53,13 +65,6 @@ def check_runtime_support(cfg: ExperimentConfig) -> None:
         raise TrialError("algorithm.uncertainty 'gcpo' needs response embeddings, which the "
                          "runtime does not compute yet; the GCPO functions are available in "
                          "seedgrpo.algorithms")
-    if cfg.eval.samples > 1:
-        raise TrialError("eval.samples > 1 (avg@k, pass@k, maj@k) comes with benchmark "
-                         "evaluation, which is not built yet; use eval.samples: 1 (greedy)")
-    others = [b for b in cfg.eval.benchmarks if b != "heldout"]
-    if others:
-        raise TrialError(f"eval.benchmarks {', '.join(others)}: benchmark evaluation is not "
-                         "built yet; use eval.benchmarks: [heldout]")
 
 
 def resolve_engine(cfg: ExperimentConfig) -> str:
@@ -92,12 +97,14 @@ class TrialRunner:
     """Runs one trial's config to the end (or from its last checkpoint)."""
 
     def __init__(self, cfg: ExperimentConfig, output_dir: str | Path, *,
-                 report: Reporter | None = None) -> None:
+                 report: Reporter | None = None,
+                 log_artifact: ArtifactLogger | None = None) -> None:
         check_runtime_support(cfg)
         self.cfg = cfg
         self.output_dir = Path(output_dir)
         self.checkpoint_dir = self.output_dir / "checkpoints"
         self.report = report or (lambda step, metrics: None)
+        self.log_artifact = log_artifact or (lambda path: None)  # eval samples files
         self.timeout_s = cfg.learner.timeout_s
         self.engine_kind = resolve_engine(cfg)
         self.actors: TrialActors | None = None  # while run() is going
@@ -124,9 +131,29 @@ class TrialRunner:
             raise DataError(f"every training prompt is longer than model.max_seq_len "
                             f"({cfg.model.max_seq_len}) minus rollout.max_new_tokens; raise "
                             "model.max_seq_len or use fewer data.fewshot examples")
-        limit = cfg.eval.limit or len(pools.heldout)
-        self.heldout = encode(pools.heldout[:limit], cfg.eval.max_new_tokens)
         self.sampler = PromptSampler(len(self.train), seed=cfg.train.seed)
+        self.eval_sets = [self._eval_set(name, tokenizer, pools)
+                          for name in cfg.eval.benchmarks]
+
+    def _eval_set(self, name: str, tokenizer: Any, pools: Any) -> PreparedBenchmark:
+        """One benchmark's prompts. ``heldout`` is the held-out training split, in the training
+        prompt format (few-shot included); the others are zero-shot, as in the paper."""
+        cfg = self.cfg
+        if name == "heldout":
+            problems = [EvalProblem(p.id, p.problem, GoldAnswer(p.answer))
+                        for p in pools.heldout[: cfg.eval.limit]]
+            if not problems:
+                raise DataError("eval.benchmarks includes 'heldout' but data.heldout_size is 0")
+            bench = Benchmark("heldout", "math", problems, "the held-out training split")
+            template, shots = cfg.data.template, pools.shots
+        else:
+            bench = load_benchmark(name, data_dir=cfg.eval.data_dir,
+                                   custom=cfg.eval.custom_benchmarks, limit=cfg.eval.limit,
+                                   seed=cfg.train.seed)
+            template, shots = cfg.eval.template or cfg.data.template, []
+        return prepare_benchmark(bench, tokenizer, template=template,
+                                 max_seq_len=cfg.model.max_seq_len,
+                                 max_new_tokens=cfg.eval.max_new_tokens, shots=shots)
 
     def start_actors(self, model_dir: Path) -> TrialActors:
         cfg = self.cfg
@@ -195,25 +222,30 @@ class TrialRunner:
         return self._wait(refs, "learning", step)
 
     def evaluate(self, actors: TrialActors, step: int) -> dict[str, float]:
-        """Greedy pass@1 on the held-out prompts; every sample goes to ``eval/`` as JSON Lines."""
-        cfg = self.cfg
-        settings = SamplingSettings(n=1, max_new_tokens=cfg.eval.max_new_tokens,
-                                    temperature=0.0, seed=cfg.train.seed)
-        prompts = [ids for _, ids in self.heldout]
-        groups = self._generate(actors, prompts, settings, step)
-        golds = [p.answer for p, _ in self.heldout]
-        rewards = self._wait([actors.scorer.rewards.remote(groups, golds)], "evaluating",
-                             step)[0]
-        write_eval_samples(self.output_dir / "eval" / f"heldout_step_{step:06d}.jsonl",
-                           [p for p, _ in self.heldout], groups, rewards)
-        metrics = eval_metrics("heldout", groups, rewards)
-        metrics["eval/avg/pass_at_1"] = metrics["eval/heldout/pass_at_1"]
+        """Every ``eval.benchmarks`` entry (ARCHITECTURE.md metric names); the samples go to
+        ``eval/samples_step_N.jsonl`` and, through ``log_artifact``, to the tracker."""
+        settings = eval_sampling(self.cfg.eval, self.cfg.train.seed)
+        path = self.output_dir / "eval" / f"samples_step_{step:06d}.jsonl"
+        path.unlink(missing_ok=True)  # a resumed run re-evaluates this step
+
+        def generate(prompts: list[list[int]], s: Any) -> list[list[Any]]:
+            return self._generate(actors, prompts, s, step)
+
+        def grade(rule: str, problems: list[Any], texts: list[list[str]]) -> Any:
+            return self._wait([actors.scorer.grade.remote(rule, problems, texts)],
+                              "evaluating", step)[0]
+
+        metrics = run_evaluation(self.eval_sets, settings, generate, grade, samples_path=path,
+                                 extra={"step": step})
+        self.log_artifact(path)
         return metrics
 
     def _checkpoint(self, actors: TrialActors, step: int) -> None:
         tag = checkpoint_tag(step)
         self._wait([r.save_checkpoint.remote(str(self.checkpoint_dir), tag, {"step": step})
                     for r in actors.learners], "checkpointing", step)
+        # what seedgrpo-eval needs to rebuild the model from this directory alone
+        write_experiment(self.checkpoint_dir, self.cfg.model_dump(mode="json"))
         write_trainer_state(self.checkpoint_dir, TrainerState(step, self.sampler.state_dict()))
         prune_checkpoints(self.checkpoint_dir, self.cfg.train.keep_checkpoints)
 

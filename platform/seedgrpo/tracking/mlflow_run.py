@@ -76,6 +76,11 @@ class MlflowRun:
         for start in range(0, len(batch), 1000):
             self.client.log_batch(self.run_id, metrics=batch[start : start + 1000])
 
+    def log_artifact(self, path: str | os.PathLike[str], artifact_path: str | None = None
+                     ) -> None:
+        """A file (an evaluation's samples, a summary) stored with the run."""
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
     def __enter__(self) -> MlflowRun:
         return self
 

@@ -1,0 +1,246 @@
+"""``seedgrpo-eval``: a model on the math benchmarks, the way training trials are evaluated.
+
+    seedgrpo-eval --model bundled:smollm2-135m-instruct --benchmarks aime24,amc23,math500 \\
+        --limit 20 --data-dir ../shared/data
+
+``--model`` is a local HF directory, an HF hub id, ``bundled:NAME``, ``tiny-random:NAME`` (a
+test model) or a ``seedgrpo-train`` checkpoint (a trial's output directory, its
+``checkpoints/``, or one ``step_N`` tag in it). Prints one row per benchmark, writes
+``summary.json`` and ``samples.jsonl`` to ``--output-dir``, and logs both to MLflow when
+``--mlflow-uri`` is given. Generation and grading are the code a training trial runs
+(``seedgrpo.evaluation.runner``), in this process instead of on Ray actors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from seedgrpo.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, configure_logging
+from seedgrpo.config.sections import BUNDLED_MODELS, TINY_MODELS, EvalConfig, ModelConfig
+
+__all__ = ["main", "parse_model_spec"]
+
+logger = logging.getLogger("seedgrpo.eval")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="seedgrpo-eval",
+        description="Evaluate a model on AIME24, AMC23, MATH500, Minerva-Math, OlympiadBench "
+                    "(greedy pass@1, or avg@k / pass@k / maj@k with --samples).",
+    )
+    p.add_argument("--model", required=True,
+                   help="PATH | HF_ID | bundled:NAME | tiny-random:NAME | CHECKPOINT_DIR")
+    p.add_argument("--benchmarks", default="aime24,amc23,math500,minerva_math,olympiadbench",
+                   help="comma-separated names (default: all five)")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="N problems per benchmark, a fixed subset chosen by --seed")
+    p.add_argument("--samples", type=int, default=1, metavar="K",
+                   help="K samples per problem (needs --temperature > 0); default 1 = greedy")
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--max-new-tokens", type=int, default=512,
+                   help="generation budget (default 512; the paper uses 3000)")
+    p.add_argument("--max-seq-len", type=int, default=4096,
+                   help="prompt + response tokens; longer prompts count as wrong")
+    p.add_argument("--engine", choices=("auto", "vllm", "hf"), default="auto",
+                   help="auto: vLLM when it imports, else HF generate")
+    p.add_argument("--template", choices=("qwen_math", "r1", "plain"), default=None,
+                   help="prompt template (default qwen_math; a checkpoint's own otherwise)")
+    p.add_argument("--data-dir", default=None,
+                   help="directory of <benchmark>.jsonl files (default $SEEDGRPO_DATA_DIR)")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None)
+    p.add_argument("--seed", type=int, default=0, help="subset and sampling seed")
+    p.add_argument("--cache-dir", default=None, help="model cache (bundled conversions)")
+    p.add_argument("--output-dir", default=None,
+                   help="where summary.json and samples.jsonl go (default runs/eval/<model>)")
+    p.add_argument("--mlflow-uri", default=None, help="log the run here (e.g. sqlite:///mlflow.db)")
+    p.add_argument("--experiment-name", default="seedgrpo-eval",
+                   help="MLflow experiment (default seedgrpo-eval)")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    return p
+
+
+def parse_model_spec(spec: str, cache_dir: str | None = None) -> ModelConfig | Path:
+    """A ``ModelConfig`` for a model, or the path of a seedgrpo-train checkpoint.
+
+    >>> parse_model_spec("bundled:smollm2-135m-instruct").source
+    'bundled'
+    >>> parse_model_spec("Qwen/Qwen2.5-Math-1.5B").name
+    'Qwen/Qwen2.5-Math-1.5B'
+    """
+    from seedgrpo.evaluation.export import find_checkpoint_root
+
+    for prefix, source, known in (("bundled:", "bundled", BUNDLED_MODELS),
+                                  ("tiny-random:", "tiny-random", TINY_MODELS)):
+        if spec.startswith(prefix):
+            name = spec[len(prefix):]
+            if name not in known:
+                raise ValueError(f"--model {spec}: unknown {source} model '{name}'; known: "
+                                 f"{', '.join(known)}")
+            return ModelConfig(source=source, name=name, cache_dir=cache_dir)
+    path = Path(spec).expanduser()
+    if path.is_dir() and find_checkpoint_root(path) is not None:
+        return path
+    if path.exists() and not (path / "config.json").is_file():
+        raise ValueError(f"--model {spec}: a directory but neither an HF model (no "
+                         "config.json) nor a seedgrpo-train checkpoint (no experiment.json and "
+                         "latest)")
+    if not path.exists() and (spec.startswith((".", "/", "~")) or spec.count("/") > 1):
+        raise ValueError(f"--model {spec}: no such directory (a hub id looks like org/name)")
+    return ModelConfig(source="hf", name=spec, cache_dir=cache_dir)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[-80:] or "model"
+
+
+def _table(metrics: dict[str, float], benchmarks: Sequence[str], counts: dict[str, int],
+           k: int) -> str:
+    cols = ["pass@1"] + ([f"avg@{k}", f"pass@{k}", f"maj@{k}"] if k > 1 else [])
+    keys = ["pass_at_1"] + ([f"avg_at_{k}", f"pass_at_{k}", f"maj_at_{k}"] if k > 1 else [])
+    head = f"{'benchmark':<15}{'n':>5}" + "".join(f"{c:>9}" for c in cols) + \
+        f"{'len':>8}{'trunc':>7}"
+    lines = [head, "-" * len(head)]
+    for b in benchmarks:
+        lines.append(f"{b:<15}{counts[b]:>5}" + "".join(
+            f"{100 * metrics[f'eval/{b}/{key}']:>8.1f}%" for key in keys) +
+            f"{metrics[f'eval/{b}/response_len_mean']:>8.0f}"
+            f"{100 * metrics[f'eval/{b}/truncated_frac']:>6.0f}%")
+    if len(benchmarks) > 1:
+        lines.append(f"{'average':<15}{sum(counts.values()):>5}" + "".join(
+            f"{100 * metrics[f'eval/avg/{key}']:>8.1f}%" for key in keys))
+    return "\n".join(lines)
+
+
+def _make_engine(kind: str, model_dir: Path, dtype: str, max_seq_len: int, seed: int) -> Any:
+    from seedgrpo.rollout.vllm_engine import vllm_available
+
+    if kind == "auto":
+        kind = "vllm" if vllm_available() else "hf"
+    if kind == "vllm":
+        if not vllm_available():
+            raise RuntimeError("--engine vllm but vLLM does not import here; install "
+                               "seedgrpo[vllm] (GPU) or seedgrpo[cpu], or use --engine hf")
+        from seedgrpo.rollout.vllm_engine import VLLMEngine
+
+        return VLLMEngine(model_dir, dtype=dtype, max_model_len=max_seq_len, seed=seed)
+    from seedgrpo.rollout.hf_engine import HFEngine
+
+    return HFEngine(model_dir, dtype=dtype)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging(args.verbose)
+    from seedgrpo.data import DataError
+    from seedgrpo.evaluation import (
+        Grader,
+        eval_sampling,
+        grade_groups,
+        load_benchmark,
+        prepare_benchmark,
+        run_evaluation,
+    )
+    from seedgrpo.evaluation.export import export_checkpoint
+    from seedgrpo.models import ModelLoadError, load_tokenizer, resolve_model_dir
+
+    names = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
+    try:
+        if "heldout" in names:
+            raise ValueError("heldout is the training run's held-out split; seedgrpo-eval "
+                             "evaluates benchmark files (use seedgrpo-train's evaluation)")
+        eval_cfg = EvalConfig(benchmarks=names, limit=args.limit, samples=args.samples,
+                              temperature=args.temperature, top_p=args.top_p,
+                              max_new_tokens=args.max_new_tokens, data_dir=args.data_dir,
+                              template=args.template)
+        if args.max_seq_len <= args.max_new_tokens:
+            raise ValueError(f"--max-seq-len {args.max_seq_len} leaves no room for a prompt "
+                             f"with --max-new-tokens {args.max_new_tokens}")
+        model = parse_model_spec(args.model, args.cache_dir)
+        benchmarks = [load_benchmark(n, data_dir=args.data_dir, limit=args.limit,
+                                     seed=args.seed) for n in names]
+    except (ValidationError, ValueError) as err:  # DataError is a ValueError
+        message = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors()) \
+            if isinstance(err, ValidationError) else str(err)
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    t0 = time.monotonic()
+    try:
+        step: int | None = None
+        if isinstance(model, Path):
+            exported = export_checkpoint(model)
+            model_dir, step = exported.model_dir, int(exported.tag.removeprefix("step_"))
+            template = args.template or exported.config.eval.template or \
+                exported.config.data.template
+            dtype = args.dtype or exported.config.model.dtype
+        else:
+            model_dir = resolve_model_dir(model)
+            template, dtype = args.template or "qwen_math", args.dtype or model.dtype
+        tokenizer = load_tokenizer(model_dir)
+        prepared = [prepare_benchmark(b, tokenizer, template=template,
+                                      max_seq_len=args.max_seq_len,
+                                      max_new_tokens=args.max_new_tokens) for b in benchmarks]
+        engine = _make_engine(args.engine, model_dir, dtype, args.max_seq_len, args.seed)
+        graders: dict[str, Grader] = {}
+
+        def grade(rule: str, problems: list[Any], texts: list[list[str]]) -> Any:
+            grader = graders.setdefault(rule, Grader(rule))
+            return grade_groups(grader, problems, texts)
+
+        output = Path(args.output_dir or Path("runs") / "eval" / _slug(args.model))
+        output.mkdir(parents=True, exist_ok=True)
+        samples_path = output / "samples.jsonl"
+        samples_path.unlink(missing_ok=True)
+        total = sum(len(b.problems) for b in benchmarks)
+        print(f"evaluating {args.model} ({type(engine).__name__}, template {template}) on "
+              f"{total} problems x {args.samples} sample(s)", flush=True)
+        def progress(name: str, m: dict[str, float], seconds: float) -> None:
+            print(f"  {name}: pass@1 {100 * m[f'eval/{name}/pass_at_1']:.1f}% "
+                  f"({seconds:.0f} s)", flush=True)
+
+        metrics = run_evaluation(prepared, eval_sampling(eval_cfg, args.seed),
+                                 engine.generate, grade, samples_path=samples_path,
+                                 on_benchmark=progress)
+    except (ModelLoadError, DataError, RuntimeError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        for grader in locals().get("graders", {}).values():
+            grader.close()
+
+    counts = {b.name: len(b.problems) for b in benchmarks}
+    print(_table(metrics, names, counts, args.samples))
+    summary = {"model": args.model, "model_dir": str(model_dir), "step": step,
+               "template": template, "benchmarks": names, "problems": counts,
+               "limit": args.limit, "samples": args.samples, "temperature": args.temperature,
+               "max_new_tokens": args.max_new_tokens, "seed": args.seed,
+               "minutes": round((time.monotonic() - t0) / 60, 2), "metrics": metrics}
+    (output / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(f"wrote {output / 'summary.json'} and {samples_path}")
+    if args.mlflow_uri:
+        from seedgrpo.tracking import MlflowRun
+
+        config = {k: v for k, v in summary.items() if k not in ("metrics", "minutes")}
+        with MlflowRun(args.mlflow_uri, args.experiment_name, run_name=_slug(args.model),
+                       config=config, tags={"seedgrpo.kind": "eval"}) as run:
+            run.log_metrics(step or 0, metrics)
+            run.log_artifact(output / "summary.json")
+            run.log_artifact(samples_path)
+        print(f"logged to MLflow run {run.run_id} at {args.mlflow_uri}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
