@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -38,7 +39,8 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([SCRIPT, *args], capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
-def test_train_runs_a_trial_and_logs_to_mlflow(experiment: Path, tmp_path: Path) -> None:
+def test_train_runs_a_trial_and_logs_to_mlflow(experiment: Path, tmp_path: Path,
+                                               shared_data: Path) -> None:
     out = run(str(experiment), "--trial", "1", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.splitlines()
@@ -59,6 +61,38 @@ def test_train_runs_a_trial_and_logs_to_mlflow(experiment: Path, tmp_path: Path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "continuing from checkpoint step_000002" in again.stdout
     assert any(line.startswith("step 3/3  reward") for line in again.stdout.splitlines())
+    artifacts = {a.path for a in client.list_artifacts(run_info.info.run_id, "eval")}
+    assert "eval/samples_step_000000.jsonl" in artifacts  # evaluation samples, every eval
+
+    # seedgrpo-eval reads what seedgrpo-train wrote
+    trial_dir = tmp_path / "runs" / "tiny" / "a0.9"
+    evaluated = subprocess.run(
+        [SCRIPT.replace("seedgrpo-train", "seedgrpo-eval"), "--model", str(trial_dir),
+         "--benchmarks", "amc23", "--limit", "2", "--engine", "hf", "--max-new-tokens", "8",
+         "--data-dir", str(shared_data), "--output-dir", str(tmp_path / "ev")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    assert summary["step"] == 3 and summary["template"] == "qwen_math"
+    exported = trial_dir / "checkpoints" / "step_000003" / "hf"
+    assert summary["model_dir"] == str(exported)
+    _assert_export_matches_deepspeed(exported, trial_dir / "checkpoints", "step_000003")
+
+
+def _assert_export_matches_deepspeed(exported: Path, root: Path, tag: str) -> None:
+    """The exported HF weights are exactly rank 0's consolidated fp32 weights, and differ from
+    the base model's (training moved them)."""
+    import torch
+    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+    from safetensors.torch import load_file
+
+    saved = load_file(str(exported / "model.safetensors"))
+    consolidated = get_fp32_state_dict_from_zero_checkpoint(str(root), tag=tag)
+    for name, tensor in consolidated.items():
+        if name not in saved:  # a tied head is saved once, as the embedding
+            assert name == "lm_head.weight"
+            name = "model.embed_tokens.weight"
+        assert torch.equal(saved[name], tensor), name
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ def paper_reference_lines(metric: str = "eval/avg/pass_at_1", *, model: str | No
                           ) -> dict[str, float]:
     """``{run: value}`` of one metric, for horizontal reference lines in a plot.
 
-    >>> paper_reference_lines(model="1.5B")
+    >>> {run: round(v, 3) for run, v in paper_reference_lines(model="1.5B").items()}
     {'Dr. GRPO 1.5B': 0.421, 'SEED-GRPO 1.5B': 0.435}
     """
     lines = {}
