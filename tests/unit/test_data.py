@@ -106,6 +106,27 @@ def test_pools_refuse_shots_without_solutions(tmp_path: Path) -> None:
         build_pools(cfg, seed=0)
 
 
+def test_hf_dataset_source_through_the_real_datasets_library(tmp_path: Path) -> None:
+    """data.source hf with a local dataset directory: the same `datasets.load_dataset` call a
+    hub id makes (this machine cannot reach the hub), its columns checked, its rows trained on."""
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "train.jsonl").write_text("".join(
+        f'{{"question": "{i}+1?", "final": {i + 1}, "solution": "{i}+1={i + 1}. '
+        f'\\\\boxed{{{i + 1}}}"}}\n' for i in range(10)))
+    cfg = DataConfig(source="hf", path=str(tmp_path / "ds"), split="train",
+                     problem_field="question", answer_field="final", heldout_size=2, fewshot=1)
+    pools = build_pools(cfg, seed=0)
+    assert (len(pools.train), len(pools.heldout), len(pools.shots)) == (7, 2, 1)
+    assert {p.answer for p in pools.train + pools.heldout + pools.shots} == {
+        str(i) for i in range(1, 11)}
+    with pytest.raises(DataError, match="no column 'problem'; it has question, final, "
+                                        "solution"):
+        build_pools(DataConfig(source="hf", path=str(tmp_path / "ds"), split="train",
+                               answer_field="final"), seed=0)
+    with pytest.raises(DataError, match="split 'test'.*cannot be loaded"):
+        build_pools(DataConfig(source="hf", path=str(tmp_path / "ds"), split="test"), seed=0)
+
+
 @pytest.fixture(scope="module")
 def tiny_tokenizer(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
