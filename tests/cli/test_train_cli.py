@@ -99,7 +99,8 @@ def _assert_export_matches_deepspeed(exported: Path, root: Path, tag: str) -> No
     ("args", "status", "message"),
     [
         (["--trial", "5"], 2, "--trial 5: "),
-        (["--set", "algorithm.uncertainty=gcpo"], 1, "needs response embeddings"),
+        (["--set", "algorithm.uncertainty=gcpo", "--set", "algorithm.gcpo.embedding=answer"], 1,
+         "needs a sentence encoder"),
         (["--set", "model.source=hf", "--set", "model.name=/no/such/model"], 1,
          "could not be loaded"),
         (["--set", "algorithm.alpha=-1"], 2, "algorithm.alpha = -1 must be >= 0"),

@@ -159,6 +159,25 @@ def test_unsupported_settings_fail_before_any_actor(model_cache: Path, tmp_path:
         str(model_cache), eval={"benchmarks": ["aime24"], "data_dir": str(tmp_path)}))
     with pytest.raises(BenchmarkNotFound, match="benchmark 'aime24'.*aime24.jsonl does not"):
         TrialRunner(cfg, tmp_path).run()  # no Ray: it fails while preparing the data
-    cfg = ExperimentConfig.model_validate(tiny_config("x", algorithm={"uncertainty": "gcpo"}))
-    with pytest.raises(TrialError, match="needs response embeddings"):
+    cfg = ExperimentConfig.model_validate(tiny_config("x", algorithm={
+        "uncertainty": "gcpo", "gcpo": {"embedding": "encoder"}}))
+    with pytest.raises(TrialError, match="needs a sentence encoder"):
         TrialRunner(cfg, tmp_path)
+
+
+@pytest.mark.slow
+def test_gcpo_trial_zero3(ray_local, model_cache: Path, tmp_path: Path) -> None:
+    """GCPO [recon] end to end: the learner ranks embed the responses (under ZeRO-3, where the
+    forward pass gathers partitions collectively), the scorer turns them into U and factors."""
+    cfg = ExperimentConfig.model_validate(tiny_config(
+        str(model_cache), algorithm={"uncertainty": "gcpo", "alpha": 1.0, "group_size": 4,
+                                     "clustering": "exact", "gcpo": {"measure": "bot"}},
+        train={"steps": 2, "checkpoint_every": 0},
+        learner={"num_ranks": 2, "zero_stage": 3, "timeout_s": 300},
+        eval={"every_steps": 0, "before_training": False, "max_new_tokens": 4}))
+    reports: list[tuple[int, dict]] = []
+    TrialRunner(cfg, tmp_path, report=lambda s, m: reports.append((s, m))).run()
+    assert [s for s, _ in reports] == [1, 2]
+    for _, m in reports:
+        assert set(REQUIRED) <= set(m)
+        assert 0.0 <= m["train/se_mean"] <= 1.0 and 0.0 <= m["train/factor_mean"] <= 1.0

@@ -155,8 +155,9 @@ class GcpoConfig(Section):
     )
     embedding: Literal["policy", "encoder", "answer"] = Field(
         "policy",
-        description="Response embeddings: mean-pooled policy hidden states (free), a frozen "
-        "sentence encoder over the response, or the encoder over the final answer only.",
+        description="Response embeddings: mean-pooled policy hidden states (free; computed by "
+        "the learner ranks), a frozen sentence encoder over the response, or the encoder over "
+        "the final answer only (`encoder` and `answer`: not in the runtime yet).",
     )
     kappa: float = Field(
         1.0, ge=0.0, description="Exponent of the calibration (1 - RD_n) ** kappa."

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["TrainSample", "TrainBatch", "collate", "token_logprobs"]
+__all__ = ["TrainSample", "TrainBatch", "collate", "token_logprobs", "response_embeddings"]
 
 
 @dataclass(frozen=True)
@@ -72,3 +72,23 @@ def token_logprobs(model: torch.nn.Module, batch: TrainBatch, *, temperature: fl
     logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
     logits = logits[:, :-1].float() / temperature  # (B, L - 1, V): position t predicts t + 1
     return torch.log_softmax(logits, dim=-1).gather(-1, batch.input_ids[:, 1:, None])[..., 0]
+
+
+def response_embeddings(model: torch.nn.Module, batch: TrainBatch) -> torch.Tensor:
+    """(B, D) mean of the last layer's hidden states over each response's tokens.
+
+    GCPO's ``policy`` embedding [recon]: where the policy itself places a response, at no extra
+    model. A response with no tokens falls back to its last prompt token's state, so every row
+    has a direction.
+    """
+    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                output_hidden_states=True)
+    hidden = out.hidden_states[-1][:, 1:].float()  # (B, L - 1, D), aligned with response_mask
+    mask = batch.response_mask[..., None]
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    empty = batch.response_mask.sum(1) == 0
+    if empty.any():
+        last = batch.attention_mask.sum(1) - 1  # the last real token of each row
+        full = out.hidden_states[-1].float()
+        pooled[empty] = full[torch.arange(len(last)), last][empty]
+    return pooled

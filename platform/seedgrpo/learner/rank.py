@@ -23,7 +23,7 @@ import torch
 
 from seedgrpo.algorithms.losses import policy_loss
 from seedgrpo.config.schema import ExperimentConfig
-from seedgrpo.learner.batch import TrainSample, collate, token_logprobs
+from seedgrpo.learner.batch import TrainSample, collate, response_embeddings, token_logprobs
 from seedgrpo.models import load_causal_lm, load_tokenizer
 
 __all__ = ["LearnerRank", "lr_factor", "deepspeed_config"]
@@ -185,6 +185,17 @@ class LearnerRank:
         return {**totals, "tokens": tokens,
                 "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
                 "lr": float(self.scheduler.get_last_lr()[0])}
+
+    @torch.no_grad()
+    def embed(self, samples: list[TrainSample]) -> list[list[float]]:
+        """GCPO's response embeddings for this rank's share (every rank calls: under ZeRO-3 the
+        forward pass gathers partitions collectively)."""
+        self.engine.eval()
+        rows: list[list[float]] = []
+        for micro in self._micro_batches(samples):
+            batch = collate(micro, self.pad_id).to(self.engine.device)
+            rows += response_embeddings(self.engine, batch).cpu().tolist()
+        return rows
 
     @torch.no_grad()
     def sequence_logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:

@@ -115,11 +115,13 @@ class ScorerActor:
         self.eval_verifier = Verifier(timeout_s=10.0)
         self._graders: dict[str, Any] = {}
 
-    def score(self, groups: list[list[Completion]], golds: list[str]) -> list[Any]:
+    def score(self, groups: list[list[Completion]], golds: list[str],
+              embeddings: list[list[list[float]]] | None = None) -> list[Any]:
         from seedgrpo.runtime.scoring import score_group
 
-        return [score_group(g, gold, self.algo, verifier=self.verifier)
-                for g, gold in zip(groups, golds, strict=True)]
+        per_group = embeddings if embeddings is not None else [None] * len(groups)
+        return [score_group(g, gold, self.algo, verifier=self.verifier, embeddings=e)
+                for g, gold, e in zip(groups, golds, per_group, strict=True)]
 
     def grade(self, rule: str, problems: list[Any], texts: list[list[str]]) -> Any:
         """Benchmark grading (evaluation): verdicts and answer clusters, no advantages."""
@@ -165,6 +167,9 @@ class LearnerActor:
 
     def full_state_dict(self) -> dict[str, Any] | None:
         return self.learner.full_state_dict()
+
+    def embed(self, samples: list[Any]) -> list[list[float]]:
+        return self.learner.embed(samples)
 
     def sequence_logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
         """The learner's log-probs (temperature 1) of a fixed completion; every rank must call

@@ -1,8 +1,9 @@
 """Score one prompt's group: rewards, answers, clusters, uncertainty, factor and advantages.
 
 Pure glue over the algorithm library and the reward (no Ray): the Scorer actor calls it, and
-tests call it directly. GCPO needs response embeddings from a model pass, which the runtime does
-not compute yet: a GCPO config is refused before the trial starts (see ``check_runtime_support``).
+tests call it directly. GCPO [recon] reads response embeddings, which the learner ranks compute
+(mean-pooled hidden states of the policy, ``learner.batch.response_embeddings``); its
+uncertainty U then fills the ``se`` slot, so the metrics keep one name for "what f reads".
 """
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from seedgrpo.algorithms import cluster_answers, extract_answer, seed_grpo_advantages
+from seedgrpo.algorithms import (
+    cluster_answers,
+    extract_answer,
+    gcpo_advantages,
+    seed_grpo_advantages,
+)
 from seedgrpo.config.sections import AlgorithmConfig
 from seedgrpo.rewards import Verifier, math_reward
 from seedgrpo.rollout.types import Completion
@@ -30,11 +36,24 @@ class GroupScore:
 
 
 def score_group(completions: Sequence[Completion], gold: str, algo: AlgorithmConfig, *,
-                verifier: Verifier) -> GroupScore:
-    """Everything the learner and the metrics need from one group of G completions."""
+                verifier: Verifier, embeddings: Sequence[Sequence[float]] | None = None
+                ) -> GroupScore:
+    """Everything the learner and the metrics need from one group of G completions.
+
+    ``embeddings`` (one row per completion) are required when ``algo.uncertainty`` is gcpo.
+    """
     answers = [extract_answer(c.text) for c in completions]
     rewards = [math_reward(c.text, gold, verifier=verifier) for c in completions]
     cluster_ids = cluster_answers(answers, algo.clustering, verifier=verifier)
+    if algo.uncertainty == "gcpo":
+        if embeddings is None:
+            raise ValueError("algorithm.uncertainty 'gcpo' needs one embedding per completion")
+        advantages, info = gcpo_advantages(
+            rewards, embeddings, alpha=algo.alpha, fn=algo.modulation,
+            measure=algo.gcpo.measure, kappa=algo.gcpo.kappa, baseline=algo.baseline,
+            gamma=algo.gamma)
+        return GroupScore(rewards, answers, cluster_ids, advantages, info["se"],
+                          info["factor"], len(set(cluster_ids)))
     logprobs = ([c.mean_logprob for c in completions] if algo.logprob_normalization == "mean"
                 else [sum(c.logprobs) for c in completions])
     advantages, info = seed_grpo_advantages(
@@ -44,4 +63,3 @@ def score_group(completions: Sequence[Completion], gold: str, algo: AlgorithmCon
     )
     return GroupScore(rewards, answers, cluster_ids, advantages, info["se"], info["factor"],
                       info["num_clusters"])
-

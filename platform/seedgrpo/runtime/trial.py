@@ -61,10 +61,11 @@ _SEED_STRIDE = 1_000_003  # sampling seed of step s: train.seed * stride + s
 
 def check_runtime_support(cfg: ExperimentConfig) -> None:
     """Refuse, before any actor starts, what this runtime cannot run yet."""
-    if cfg.algorithm.uncertainty == "gcpo":
-        raise TrialError("algorithm.uncertainty 'gcpo' needs response embeddings, which the "
-                         "runtime does not compute yet; the GCPO functions are available in "
-                         "seedgrpo.algorithms")
+    gcpo = cfg.algorithm.gcpo
+    if cfg.algorithm.uncertainty == "gcpo" and gcpo.embedding != "policy":
+        raise TrialError(f"algorithm.gcpo.embedding '{gcpo.embedding}' needs a sentence "
+                         "encoder, which the runtime does not load yet; use 'policy' (the "
+                         "policy's own mean-pooled hidden states)")
 
 
 def resolve_engine(cfg: ExperimentConfig) -> str:
@@ -209,6 +210,20 @@ class TrialRunner:
                 groups[w + j * n] = g
         return groups
 
+    def _embed(self, actors: TrialActors, batch: list[tuple[list[int], Any]], step: int
+               ) -> list[list[list[float]]]:
+        """GCPO: each response's embedding under the current policy, from the learner ranks
+        (each embeds the share it will learn from), regrouped per prompt."""
+        samples = [TrainSample(prompt, c.token_ids, 0.0, c.logprobs)
+                   for prompt, group in batch for c in group]
+        per_rank = len(samples) // len(actors.learners)
+        refs = [r.embed.remote(samples[i * per_rank:(i + 1) * per_rank])
+                for i, r in enumerate(actors.learners)]
+        rows = [row for share in self._wait(refs, "embedding responses (GCPO)", step)
+                for row in share]
+        g = self.cfg.algorithm.group_size
+        return [rows[i * g:(i + 1) * g] for i in range(len(batch))]
+
     def _learn(self, actors: TrialActors, batch: list[tuple[list[int], Any]], scores: list[Any],
                step: int) -> list[dict[str, float]]:
         samples = [TrainSample(prompt, c.token_ids, adv, c.logprobs)
@@ -301,12 +316,13 @@ class TrialRunner:
         groups = self._generate(actors, [ids for _, ids in batch_problems], settings, step)
         t1 = time.monotonic()
         golds = [p.answer for p, _ in batch_problems]
-        scores, verify = self._wait([actors.scorer.score.remote(groups, golds),
+        pairs = [(ids, g) for (_, ids), g in zip(batch_problems, groups, strict=True)]
+        embeddings = (self._embed(actors, pairs, step)
+                      if cfg.algorithm.uncertainty == "gcpo" else None)
+        scores, verify = self._wait([actors.scorer.score.remote(groups, golds, embeddings),
                                      actors.scorer.verifier_counters.remote()], "scoring", step)
         t2 = time.monotonic()
-        stats = self._learn(actors, [(ids, g) for (_, ids), g in zip(batch_problems, groups,
-                                                                       strict=True)],
-                            scores, step)
+        stats = self._learn(actors, pairs, scores, step)
         t3 = time.monotonic()
         if step % cfg.rollout.sync_every_steps == 0 or step == cfg.train.steps:
             syncer.sync()
