@@ -177,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
     t0 = time.monotonic()
+    graders: dict[str, Grader] = {}  # one per grading rule, each with its math-verify worker
     try:
         step: int | None = None
         if isinstance(model, Path):
@@ -193,7 +194,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       max_seq_len=args.max_seq_len,
                                       max_new_tokens=args.max_new_tokens) for b in benchmarks]
         engine = _make_engine(args.engine, model_dir, dtype, args.max_seq_len, args.seed)
-        graders: dict[str, Grader] = {}
 
         def grade(rule: str, problems: list[Any], texts: list[list[str]]) -> Any:
             grader = graders.setdefault(rule, Grader(rule))
@@ -217,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
     finally:
-        for grader in locals().get("graders", {}).values():
+        for grader in graders.values():
             grader.close()
 
     counts = {b.name: len(b.problems) for b in benchmarks}

@@ -256,15 +256,16 @@ def _variants(cfg: ExperimentConfig) -> list[dict[str, Any]]:
 def ignored_params(modulation: str) -> set[str]:
     """Dotted paths that cannot change a training run with this modulation function.
 
-    ``none`` modulation ignores alpha and gamma (f = 1); only ``focal`` reads gamma. A sweep of
-    modulation x alpha therefore runs the ``none`` baseline once, not once per alpha.
+    ``none`` modulation ignores alpha, gamma and which uncertainty f would read (f = 1); only
+    ``focal`` reads gamma. A sweep of modulation x alpha (x uncertainty) therefore runs the
+    ``none`` baseline once, not once per alpha.
 
     >>> sorted(ignored_params("none"))
-    ['algorithm.alpha', 'algorithm.gamma']
+    ['algorithm.alpha', 'algorithm.gamma', 'algorithm.uncertainty']
     """
     ignored = set()
     if modulation == "none":
-        ignored |= {"algorithm.alpha", "algorithm.gamma"}
+        ignored |= {"algorithm.alpha", "algorithm.gamma", "algorithm.uncertainty"}
     elif modulation != "focal":
         ignored.add("algorithm.gamma")
     return ignored
