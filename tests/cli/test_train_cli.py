@@ -39,6 +39,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([SCRIPT, *args], capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
+@pytest.mark.slow  # about 90 s: two runs, a resume and an export (the fast tier keeps its parts)
 def test_train_runs_a_trial_and_logs_to_mlflow(experiment: Path, tmp_path: Path,
                                                shared_data: Path) -> None:
     out = run(str(experiment), "--trial", "1", cwd=tmp_path)

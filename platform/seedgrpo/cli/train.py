@@ -98,17 +98,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mlflow.exceptions import MlflowException
 
     from seedgrpo.data import DataError
-    from seedgrpo.models import ModelLoadError
+    from seedgrpo.models import ModelLoadError, resolve_model_dir
     from seedgrpo.runtime.trial import TrialError, TrialRunner
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    report = _progress(cfg.train.steps, resumed=latest is not None)
+    try:  # what can fail without Ray fails before Ray starts
+        runner = TrialRunner(cfg, output, report=report)  # refuses what it cannot run
+        resolve_model_dir(cfg.model)  # converts or downloads once; the run reuses it
+    except (TrialError, ModelLoadError) as err:
+        print(f"error: trial '{trial.name}' failed: {err}", file=sys.stderr)
+        return EXIT_FAILED
     needed = math.ceil(total_resources(cfg)["CPU"])
     ray.init(address="local", num_cpus=max(os.cpu_count() or 1, needed),
              include_dashboard=False, log_to_driver=args.verbose > 0)
-    report = _progress(cfg.train.steps, resumed=latest is not None)
     try:
-        runner = TrialRunner(cfg, output, report=report)
         print(f"{loaded.label}: trial '{trial.name}', {cfg.train.steps} steps, engine "
               f"{runner.engine_kind}, {cfg.learner.num_ranks} DeepSpeed rank(s) at ZeRO-"
               f"{cfg.learner.zero_stage}, output {output}", flush=True)
