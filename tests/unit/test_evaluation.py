@@ -58,6 +58,8 @@ def test_config_rules_match_the_registry():
     ("physical", "E_{1},E_{2}", "E_{2}, E_{1}", True),
     ("physical", "(1,1), (3,2)", "(3,2),(1,1)", True),
     ("physical", "(2,4)", "(4,2)", False),              # a tuple's order matters
+    ("physical", "\\text{Yes}", "\\text{Yes}", True),     # a text answer is not a unit
+    ("physical", "\\text{Yes}", "\\text{No}", False),
 ])
 def test_grading_rules(graders, rule, gold, pred, correct):
     assert graders[rule].grade(f"so \\boxed{{{pred}}}", GoldAnswer(gold)).correct is correct

@@ -146,7 +146,7 @@ def _strip_physical(pred: str, unit: str | None) -> str:
     t = re.sub(r"\^\s*\{?\\circ\}?|\\circ|°", "", t)
     while True:  # "1.6 \mathrm{~cm}", "10 \text{ km}" (possibly more than one)
         stripped = _TEXT_TAIL.sub("", t)
-        if stripped == t:
+        if stripped == t or not stripped.strip():  # "\text{Yes}" is an answer, not a unit
             break
         t = stripped
     if unit:
