@@ -10,9 +10,8 @@ import pytest
 from seedgrpo.config.sections import EvalConfig, ModelConfig
 from seedgrpo.evaluation import (
     BENCHMARK_SPECS,
-    Grader,
+    BenchmarkGrader,
     eval_sampling,
-    grade_groups,
     load_benchmark,
     prepare_benchmark,
     run_evaluation,
@@ -31,12 +30,10 @@ def _evaluate(engine, model_dir: Path, data: Path, *, limit: int, max_new_tokens
     prepared = [prepare_benchmark(load_benchmark(n, data_dir=str(data), limit=limit, seed=0),
                                   tokenizer, template="qwen_math", max_seq_len=4096,
                                   max_new_tokens=max_new_tokens) for n in NAMES]
-    grader = {r: Grader(r) for r in ("integer", "math", "physical")}
-    metrics = run_evaluation(prepared, eval_sampling(cfg, 0), engine.generate,
-                             lambda rule, ps, texts: grade_groups(grader[rule], ps, texts),
+    grade = BenchmarkGrader()
+    metrics = run_evaluation(prepared, eval_sampling(cfg, 0), engine.generate, grade,
                              samples_path=tmp_path / "samples.jsonl")
-    for g in grader.values():
-        g.close()
+    grade.close()
     return metrics, prepared
 
 

@@ -21,7 +21,6 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -123,37 +122,20 @@ def _table(metrics: dict[str, float], benchmarks: Sequence[str], counts: dict[st
     return "\n".join(lines)
 
 
-def _make_engine(kind: str, model_dir: Path, dtype: str, max_seq_len: int, seed: int) -> Any:
-    from seedgrpo.rollout.vllm_engine import vllm_available
-
-    if kind == "auto":
-        kind = "vllm" if vllm_available() else "hf"
-    if kind == "vllm":
-        if not vllm_available():
-            raise RuntimeError("--engine vllm but vLLM does not import here; install "
-                               "seedgrpo[vllm] (GPU) or seedgrpo[cpu], or use --engine hf")
-        from seedgrpo.rollout.vllm_engine import VLLMEngine
-
-        return VLLMEngine(model_dir, dtype=dtype, max_model_len=max_seq_len, seed=seed)
-    from seedgrpo.rollout.hf_engine import HFEngine
-
-    return HFEngine(model_dir, dtype=dtype)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.verbose)
     from seedgrpo.data import DataError
     from seedgrpo.evaluation import (
-        Grader,
+        BenchmarkGrader,
         eval_sampling,
-        grade_groups,
         load_benchmark,
         prepare_benchmark,
         run_evaluation,
     )
     from seedgrpo.evaluation.export import export_checkpoint
     from seedgrpo.models import ModelLoadError, load_tokenizer, resolve_model_dir
+    from seedgrpo.rollout.factory import choose_engine, make_engine
 
     names = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
     try:
@@ -177,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
     t0 = time.monotonic()
-    graders: dict[str, Grader] = {}  # one per grading rule, each with its math-verify worker
+    grade = BenchmarkGrader()
     try:
         step: int | None = None
         if isinstance(model, Path):
@@ -193,11 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prepared = [prepare_benchmark(b, tokenizer, template=template,
                                       max_seq_len=args.max_seq_len,
                                       max_new_tokens=args.max_new_tokens) for b in benchmarks]
-        engine = _make_engine(args.engine, model_dir, dtype, args.max_seq_len, args.seed)
-
-        def grade(rule: str, problems: list[Any], texts: list[list[str]]) -> Any:
-            grader = graders.setdefault(rule, Grader(rule))
-            return grade_groups(grader, problems, texts)
+        engine = make_engine(choose_engine(args.engine, setting="--engine"), model_dir,
+                             dtype=dtype, max_model_len=args.max_seq_len, seed=args.seed)
 
         output = Path(args.output_dir or Path("runs") / "eval" / _slug(args.model))
         output.mkdir(parents=True, exist_ok=True)
@@ -217,8 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
     finally:
-        for grader in graders.values():
-            grader.close()
+        grade.close()
 
     counts = {b.name: len(b.problems) for b in benchmarks}
     print(_table(metrics, names, counts, args.samples))

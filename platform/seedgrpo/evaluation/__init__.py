@@ -19,11 +19,17 @@ from seedgrpo.evaluation.runner import (
     prepare_benchmark,
     run_evaluation,
 )
-from seedgrpo.evaluation.summary import GradedBenchmark, benchmark_metrics, grade_groups
+from seedgrpo.evaluation.summary import (
+    BenchmarkGrader,
+    GradedBenchmark,
+    benchmark_metrics,
+    grade_groups,
+)
 
 __all__ = [
     "BENCHMARK_SPECS", "DATA_DIR_ENV", "GRADING_RULES", "PAPER_RESULTS", "Benchmark",
-    "BenchmarkNotFound", "BenchmarkSpec", "EvalProblem", "GoldAnswer", "GradedBenchmark",
+    "BenchmarkGrader", "BenchmarkNotFound", "BenchmarkSpec", "EvalProblem", "GoldAnswer",
+    "GradedBenchmark",
     "Grader", "PreparedBenchmark", "Verdict", "avg_at_k", "benchmark_metrics", "eval_sampling",
     "grade_groups", "load_benchmark", "maj_at_k", "majority_correct", "paper_reference_lines",
     "pass_at_k", "prepare_benchmark", "run_evaluation", "select_subset",

@@ -60,6 +60,7 @@ def export_checkpoint(path: Path) -> ExportedCheckpoint:
     out = root / tag / "hf"
     if (out / _DONE).is_file():
         return ExportedCheckpoint(out, tag, cfg)
+    import torch
     from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
     logger.info("exporting %s/%s to an HF model directory", root, tag)
@@ -74,7 +75,7 @@ def export_checkpoint(path: Path) -> ExportedCheckpoint:
     model.tie_weights()
     tmp = out.with_name("hf.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.to(getattr(__import__("torch"), cfg.model.dtype)).save_pretrained(tmp)
+    model.to(getattr(torch, cfg.model.dtype)).save_pretrained(tmp)
     load_tokenizer(base).save_pretrained(tmp)
     (tmp / _DONE).write_text(f"{root}/{tag}\n")
     shutil.rmtree(out, ignore_errors=True)

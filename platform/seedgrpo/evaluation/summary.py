@@ -19,10 +19,11 @@ from typing import Any
 from seedgrpo.evaluation.benchmarks import EvalProblem
 from seedgrpo.evaluation.estimators import avg_at_k, maj_at_k, pass_at_k
 from seedgrpo.evaluation.grading import Grader, Verdict
+from seedgrpo.rewards.verifier import Verifier
 from seedgrpo.rollout.types import Completion
 
-__all__ = ["GradedBenchmark", "grade_groups", "answer_clusters", "benchmark_metrics",
-           "average_metrics", "write_samples"]
+__all__ = ["GradedBenchmark", "BenchmarkGrader", "grade_groups", "answer_clusters",
+           "benchmark_metrics", "average_metrics", "write_samples"]
 
 
 @dataclass(frozen=True)
@@ -65,19 +66,42 @@ def grade_groups(grader: Grader, problems: Sequence[EvalProblem],
     return GradedBenchmark(verdicts, clusters)
 
 
+class BenchmarkGrader:
+    """The ``grade`` function of an evaluation: one ``Grader`` per rule, one verifier for all.
+
+    Training (the scorer actor), ``seedgrpo-eval`` and the tests all grade through this, so a
+    rule's grader is built once and every worker process is closed in one place.
+    """
+
+    def __init__(self, verifier: Verifier | None = None) -> None:
+        # 10 s per check: benchmark answers are longer than training ones (grading.py)
+        self.verifier = verifier if verifier is not None else Verifier(timeout_s=10.0)
+        self._graders: dict[str, Grader] = {}
+
+    def __call__(self, rule: str, problems: Sequence[EvalProblem],
+                 texts: Sequence[Sequence[str]]) -> GradedBenchmark:
+        if rule not in self._graders:
+            self._graders[rule] = Grader(rule, verifier=self.verifier)
+        return grade_groups(self._graders[rule], problems, texts)
+
+    def close(self) -> None:
+        self.verifier.close()
+
+
 def benchmark_metrics(name: str, groups: Sequence[Sequence[Completion]],
                       graded: GradedBenchmark) -> dict[str, float]:
     """The metrics of one benchmark; k is the number of samples per problem."""
     correct = [[v.correct for v in vs] for vs in graded.verdicts]
     k = len(correct[0])
+    mean = avg_at_k(correct)  # greedy pass@1, or pass@1 estimated from k samples (= avg@k)
     samples = [c for g in groups for c in g]
     metrics = {
-        f"eval/{name}/pass_at_1": avg_at_k(correct),
+        f"eval/{name}/pass_at_1": mean,
         f"eval/{name}/response_len_mean": sum(len(c.token_ids) for c in samples) / len(samples),
         f"eval/{name}/truncated_frac": sum(c.truncated for c in samples) / len(samples),
     }
     if k > 1:
-        metrics[f"eval/{name}/avg_at_{k}"] = avg_at_k(correct)
+        metrics[f"eval/{name}/avg_at_{k}"] = mean
         metrics[f"eval/{name}/pass_at_{k}"] = pass_at_k(correct, k)
         metrics[f"eval/{name}/maj_at_{k}"] = maj_at_k(correct, graded.clusters)
     return metrics

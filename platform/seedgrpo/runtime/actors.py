@@ -39,24 +39,14 @@ class RolloutActor:
     """One rollout engine. ``engine`` is ``hf`` or ``vllm`` (``auto`` is resolved by the caller)."""
 
     def __init__(self, config: dict[str, Any], model_dir: str, engine: str) -> None:
-        import torch
+        from seedgrpo.rollout.factory import make_engine
 
         cfg = ExperimentConfig.model_validate(config)
         self.kind = engine
         self._sync_group = None
-        if engine == "vllm":
-            from seedgrpo.rollout.vllm_engine import VLLMEngine
-
-            self.engine = VLLMEngine(
-                model_dir, dtype=cfg.model.dtype,
-                gpu_memory_utilization=cfg.rollout.gpu_memory_utilization,
-                max_model_len=cfg.model.max_seq_len, seed=cfg.train.seed,
-            )
-        else:
-            from seedgrpo.rollout.hf_engine import HFEngine
-
-            torch.set_num_threads(max(1, os.cpu_count() or 1))  # phases do not overlap
-            self.engine = HFEngine(model_dir, dtype=cfg.model.dtype)
+        self.engine = make_engine(engine, model_dir, dtype=cfg.model.dtype,
+                                  max_model_len=cfg.model.max_seq_len, seed=cfg.train.seed,
+                                  gpu_memory_utilization=cfg.rollout.gpu_memory_utilization)
         self._weights_dir = tempfile.mkdtemp(prefix="seedgrpo-weights-")
 
     def ready(self) -> str:
@@ -111,9 +101,9 @@ class ScorerActor:
 
         self.algo = ExperimentConfig.model_validate(config).algorithm
         self.verifier = Verifier()
-        # benchmark answers are longer than training ones: a longer time bound (grading.py)
-        self.eval_verifier = Verifier(timeout_s=10.0)
-        self._graders: dict[str, Any] = {}
+        from seedgrpo.evaluation import BenchmarkGrader
+
+        self.benchmark_grader = BenchmarkGrader()  # its own verifier, with a longer bound
 
     def score(self, groups: list[list[Completion]], golds: list[str],
               embeddings: list[list[list[float]]] | None = None) -> list[Any]:
@@ -125,11 +115,7 @@ class ScorerActor:
 
     def grade(self, rule: str, problems: list[Any], texts: list[list[str]]) -> Any:
         """Benchmark grading (evaluation): verdicts and answer clusters, no advantages."""
-        from seedgrpo.evaluation import Grader, grade_groups
-
-        if rule not in self._graders:
-            self._graders[rule] = Grader(rule, verifier=self.eval_verifier)
-        return grade_groups(self._graders[rule], problems, texts)
+        return self.benchmark_grader(rule, problems, texts)
 
     def verifier_counters(self) -> dict[str, int]:
         return self.verifier.counter_values()

@@ -34,8 +34,8 @@ from seedgrpo.evaluation import (
 )
 from seedgrpo.learner.batch import TrainSample
 from seedgrpo.models import load_tokenizer, resolve_model_dir
+from seedgrpo.rollout.factory import EngineUnavailable, choose_engine
 from seedgrpo.rollout.types import SamplingSettings
-from seedgrpo.rollout.vllm_engine import vllm_available
 from seedgrpo.runtime.actors import LearnerActor, RolloutActor, ScorerActor
 from seedgrpo.runtime.checkpoint import (
     TrainerState,
@@ -69,13 +69,17 @@ def check_runtime_support(cfg: ExperimentConfig) -> None:
 
 
 def resolve_engine(cfg: ExperimentConfig) -> str:
-    """``auto`` -> vllm when it imports, else hf; an explicit vllm that cannot import fails."""
-    if cfg.rollout.engine == "auto":
-        return "vllm" if vllm_available() else "hf"
-    if cfg.rollout.engine == "vllm" and not vllm_available():
-        raise TrialError("rollout.engine 'vllm' but vLLM does not import here; install "
-                         "seedgrpo[vllm] (GPU) or seedgrpo[cpu], or use rollout.engine: hf")
-    return cfg.rollout.engine
+    """``rollout.engine`` resolved (``auto`` -> vllm when it imports, else hf)."""
+    try:
+        return choose_engine(cfg.rollout.engine)
+    except EngineUnavailable as err:
+        raise TrialError(str(err)) from None
+
+
+def _shares(samples: list[TrainSample], ranks: int) -> list[list[TrainSample]]:
+    """Each learner rank's contiguous, equal share (a rank embeds what it will learn from)."""
+    per_rank = len(samples) // ranks
+    return [samples[i * per_rank:(i + 1) * per_rank] for i in range(ranks)]
 
 
 @dataclass
@@ -216,9 +220,9 @@ class TrialRunner:
         (each embeds the share it will learn from), regrouped per prompt."""
         samples = [TrainSample(prompt, c.token_ids, 0.0, c.logprobs)
                    for prompt, group in batch for c in group]
-        per_rank = len(samples) // len(actors.learners)
-        refs = [r.embed.remote(samples[i * per_rank:(i + 1) * per_rank])
-                for i, r in enumerate(actors.learners)]
+        refs = [r.embed.remote(share)
+                for r, share in zip(actors.learners, _shares(samples, len(actors.learners)),
+                                    strict=True)]
         rows = [row for share in self._wait(refs, "embedding responses (GCPO)", step)
                 for row in share]
         g = self.cfg.algorithm.group_size
@@ -230,10 +234,9 @@ class TrialRunner:
                    for (prompt, group), score in zip(batch, scores, strict=True)
                    for c, adv in zip(group, score.advantages, strict=True)]
         tokens = sum(len(s.response_ids) for s in samples)
-        per_rank = len(samples) // len(actors.learners)
-        refs = [r.train_step.remote(samples[i * per_rank:(i + 1) * per_rank], tokens,
-                                    len(samples))
-                for i, r in enumerate(actors.learners)]
+        refs = [r.train_step.remote(share, tokens, len(samples))
+                for r, share in zip(actors.learners, _shares(samples, len(actors.learners)),
+                                    strict=True)]
         return self._wait(refs, "learning", step)
 
     def evaluate(self, actors: TrialActors, step: int) -> dict[str, float]:
