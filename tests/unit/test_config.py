@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -319,3 +320,29 @@ def test_random_draws_that_coincide_still_run(tmp_path: Path) -> None:
                           "train: {prompts_per_step: 2}\nlearner: {num_ranks: 1}\n")
     names = [t.name for t in expand_trials(load_experiment(exp).config)]
     assert names == ["G2", "G2-2", "G2-3"]
+
+
+@pytest.mark.parametrize("eval_section, message", [
+    ({"optional_benchmarks": ["aime25"]}, "unknown benchmark(s) aime25"),
+    ({"benchmarks": ["heldout", "aime24"], "optional_benchmarks": ["aime24"]},
+     "listed twice in eval.benchmarks and eval.optional_benchmarks"),
+    ({"optional_benchmarks": ["heldout"]}, "'heldout' needs no files"),
+    ({"limits": {"math500": 4}}, "eval.limits names math500, which is not evaluated"),
+    ({"limits": {"heldout": 0}}, "eval.limits must be at least 1 problem"),
+])
+def test_optional_benchmarks_and_limits_are_checked(eval_section: dict, message: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        ExperimentConfig.model_validate({"eval": eval_section})
+
+
+def test_tune_metric_cannot_rank_on_an_optional_benchmark() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="may be missing, so it cannot rank trials"):
+        ExperimentConfig.model_validate({"eval": {"optional_benchmarks": ["aime24"]},
+                                         "tune": {"metric": "eval/aime24/pass_at_1"}})
+    cfg = ExperimentConfig.model_validate({"eval": {"optional_benchmarks": ["aime24"],
+                                                    "limits": {"aime24": 4, "heldout": 8}}})
+    assert cfg.eval.limits == {"aime24": 4, "heldout": 8}

@@ -155,7 +155,9 @@ class TrackingConfig(Section):
         None, description="MLflow experiment; unset = the experiment file's name without .yaml."
     )
     output_dir: str = Field(
-        "runs", description="Directory for checkpoints, Tune state and reports (per experiment)."
+        "runs", description="Directory for checkpoints, Tune state and reports: "
+        "<output_dir>/<experiment>/<sweep id>/ per sweep; on a multi-node cluster, a directory "
+        "every node shares."
     )
 
 
@@ -185,9 +187,15 @@ class TuneConfig(Section):
         description="Metric that ranks trials, drives ASHA and Optuna (see the metric names).",
     )
     mode: Literal["max", "min"] = Field("max", description="Whether higher metric is better.")
-    grace_period: int = Field(2, ge=1, description="ASHA: reports before a trial may be stopped.")
+    grace_period: int = Field(
+        2, ge=1, description="ASHA: steps a trial runs before it may be stopped; the rungs are "
+        "grace_period x reduction_factor^k steps (put them on evaluation steps)."
+    )
     reduction_factor: int = Field(2, ge=2, description="ASHA: 1/reduction_factor trials go on.")
-    max_failures: int = Field(1, ge=0, description="Retries of a failed trial from its checkpoint.")
+    max_failures: int = Field(
+        1, ge=0, description="Retries of a failed trial, from its last checkpoint, in the same "
+        "MLflow run."
+    )
 
     @model_validator(mode="after")
     def _metric_name(self) -> TuneConfig:
@@ -235,6 +243,7 @@ class ExperimentConfig(Section):
             if bench[1] not in self.eval.benchmarks:
                 raise ValueError(
                     f"tune.metric '{self.tune.metric}' reads benchmark '{bench[1]}', which is not "
-                    f"in eval.benchmarks ({', '.join(self.eval.benchmarks)})"
+                    f"in eval.benchmarks ({', '.join(self.eval.benchmarks)}); a benchmark in "
+                    "eval.optional_benchmarks may be missing, so it cannot rank trials"
                 )
         return self

@@ -326,6 +326,12 @@ class EvalConfig(Section):
         description="Extra benchmarks by name (a JSON Lines file or an HF dataset); a standard "
         "name here replaces where that benchmark is loaded from.",
     )
+    optional_benchmarks: list[str] = Field(
+        [],
+        description="Benchmarks evaluated only when their data are found (eval.data_dir or "
+        "$SEEDGRPO_DATA_DIR); a missing one is skipped with a warning, so one experiment file "
+        "runs everywhere and adds real benchmarks where the files are.",
+    )
     every_steps: int = Field(
         10, ge=0, description="Steps between evaluations; 0 = only at the end."
     )
@@ -336,6 +342,11 @@ class EvalConfig(Section):
     limit: int | None = Field(
         None, ge=1, description="Problems per benchmark (a fixed subset, chosen by "
         "train.seed); unset = all."
+    )
+    limits: dict[str, int] = Field(
+        default_factory=dict,
+        description="Problems per benchmark by name, overriding eval.limit for that benchmark "
+        "(e.g. {heldout: 32, aime24: 8}).",
     )
     max_new_tokens: int = Field(512, ge=1, description="Generation budget. Paper: 3000.")
     samples: int = Field(
@@ -355,14 +366,27 @@ class EvalConfig(Section):
     @model_validator(mode="after")
     def _known_benchmarks(self) -> EvalConfig:
         known = (*BENCHMARKS, *self.custom_benchmarks)
-        unknown = [b for b in self.benchmarks if b not in known]
+        unknown = [b for b in (*self.benchmarks, *self.optional_benchmarks) if b not in known]
         if unknown:
             raise ValueError(
                 f"unknown benchmark(s) {', '.join(unknown)}; choose from: {', '.join(known)}, "
                 "or define one under eval.custom_benchmarks"
             )
-        if len(set(self.benchmarks)) < len(self.benchmarks):
-            raise ValueError("eval.benchmarks lists a benchmark twice")
+        if "heldout" in self.optional_benchmarks:
+            raise ValueError("'heldout' needs no files: list it in eval.benchmarks, not in "
+                             "eval.optional_benchmarks")
+        everything = [*self.benchmarks, *self.optional_benchmarks]
+        if len(set(everything)) < len(everything):
+            raise ValueError("a benchmark is listed twice in eval.benchmarks and "
+                             "eval.optional_benchmarks; list each once")
+        stray = [n for n in self.limits if n not in everything]
+        if stray:
+            raise ValueError(f"eval.limits names {', '.join(stray)}, which is not evaluated; "
+                             f"the benchmarks are: {', '.join(everything)}")
+        small = [n for n, v in self.limits.items() if v < 1]
+        if small:
+            raise ValueError(f"eval.limits must be at least 1 problem (got {small[0]}: "
+                             f"{self.limits[small[0]]})")
         if "heldout" in self.custom_benchmarks:
             raise ValueError("eval.custom_benchmarks cannot redefine 'heldout' (the held-out "
                              "training prompts)")
