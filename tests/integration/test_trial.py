@@ -12,7 +12,7 @@ from seedgrpo.config import ExperimentConfig
 from seedgrpo.evaluation import BenchmarkNotFound
 from seedgrpo.learner.batch import TrainSample
 from seedgrpo.models import resolve_model_dir
-from seedgrpo.runtime.metrics import TRAIN_METRICS
+from seedgrpo.runtime.metrics import TRAIN_METRICS, read_group_rows
 from seedgrpo.runtime.sync import WeightSyncer
 from seedgrpo.runtime.trial import TrialError, TrialRunner
 
@@ -27,28 +27,38 @@ def test_three_steps_hf_zero2(ray_local, model_cache: Path, tmp_path: Path,
                               shared_data: Path) -> None:
     cfg = ExperimentConfig.model_validate(tiny_config(str(model_cache), eval={
         "every_steps": 2, "max_new_tokens": 8, "benchmarks": ["heldout", "amc23"], "limit": 2,
-        "samples": 2, "temperature": 1.0, "data_dir": str(shared_data)}))
+        "samples": 2, "temperature": 1.0, "data_dir": str(shared_data),
+        # one optional benchmark is found (1 problem, by eval.limits), one is not: skipped
+        "optional_benchmarks": ["aime24", "mine"], "limits": {"aime24": 1},
+        "custom_benchmarks": {"mine": {"path": str(tmp_path / "absent.jsonl")}}}))
     reports: list[tuple[int, dict]] = []
-    artifacts: list[Path] = []
+    logged: list[tuple[Path, str]] = []
     runner = TrialRunner(cfg, tmp_path, report=lambda s, m: reports.append((s, m)),
-                         log_artifact=artifacts.append)
+                         log_artifact=lambda path, where: logged.append((path, where)))
     final = runner.run()
     # step 0: the evaluation before training; then one report per step
     assert [s for s, _ in reports] == [0, 1, 2, 3]
-    per_benchmark = {f"eval/{b}/{m}" for b in ("heldout", "amc23") for m in (
+    per_benchmark = {f"eval/{b}/{m}" for b in ("heldout", "amc23", "aime24") for m in (
         "pass_at_1", "avg_at_2", "pass_at_2", "maj_at_2", "response_len_mean",
         "truncated_frac")}
     averages = {f"eval/avg/{m}" for m in ("pass_at_1", "avg_at_2", "pass_at_2", "maj_at_2")}
     assert set(reports[0][1]) == per_benchmark | averages
     # the average is over the real benchmarks: the held-out training split is left out
-    assert reports[0][1]["eval/avg/pass_at_1"] == reports[0][1]["eval/amc23/pass_at_1"]
+    assert reports[0][1]["eval/avg/pass_at_1"] == pytest.approx(
+        (reports[0][1]["eval/amc23/pass_at_1"] + reports[0][1]["eval/aime24/pass_at_1"]) / 2)
     for _, metrics in reports[1:]:
         assert set(REQUIRED) <= set(metrics)
     assert "eval/heldout/pass_at_1" in reports[2][1] and "eval/avg/pass_at_1" in final
-    # every evaluation's samples: 2 benchmarks x 2 problems x 2 samples, logged as artifacts
+    # every evaluation's samples: (2 + 2 + 1 problems) x 2 samples, logged as artifacts
+    artifacts = [path for path, where in logged if where == "eval"]
     assert [a.name for a in artifacts] == [f"samples_step_{s:06d}.jsonl" for s in (0, 2, 3)]
     rows = [json.loads(line) for line in artifacts[0].read_text().splitlines()]
-    assert len(rows) == 8 and {r["benchmark"] for r in rows} == {"heldout", "amc23"}
+    assert len(rows) == 10 and {r["benchmark"] for r in rows} == {"heldout", "amc23", "aime24"}
+    # one row per prompt and step behind the entropy and factor plots, logged with checkpoints
+    assert (tmp_path / "train" / "groups.jsonl", "train") in logged
+    groups = read_group_rows(tmp_path / "train" / "groups.jsonl")
+    assert [r["step"] for r in groups] == [1, 1, 2, 2, 3, 3]
+    assert all(0.0 <= r["se"] <= 1.3863 and 0.0 <= r["factor"] <= 1.0 for r in groups)
     assert set(rows[0]) >= {"problem", "completion", "answer", "gold", "correct", "step"}
     assert 0.0 <= reports[1][1]["train/se_mean"] <= 1.3863  # ln 4
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step_000003"

@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                            run_name=trial.name, config=cfg.model_dump(mode="json"),
                            tags={"seedgrpo.trial": trial.name}) as run:
                 runner.report = lambda step, m: (report(step, m), run.log_metrics(step, m))
-                runner.log_artifact = lambda path: run.log_artifact(path, "eval")
+                runner.log_artifact = run.log_artifact
                 final = runner.run()
         else:
             final = runner.run()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PaperResult", "PAPER_RESULTS", "paper_reference_lines"]
+__all__ = ["PaperResult", "PAPER_RESULTS", "PAPER_ABLATIONS", "paper_reference_lines"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,15 @@ PAPER_RESULTS: tuple[PaperResult, ...] = (
     PaperResult("Dr. GRPO 1.5B", "1.5B", 20.0, 53.0, 74.2, 25.7, 37.6, 42.1),
     PaperResult("SEED-GRPO 1.5B", "1.5B", 23.3, 50.6, 75.4, 26.8, 41.3, 43.5),
 )
+
+
+# Table 4 ablations (7B, Avg over the five benchmarks, fractions): one varied setting each, the
+# rest at linear f, alpha 0.02, G 8. Keys are this platform's config paths.
+PAPER_ABLATIONS: dict[str, dict[object, float]] = {
+    "algorithm.alpha": {0.01: 0.527, 0.02: 0.566, 0.03: 0.546},
+    "algorithm.modulation": {"linear": 0.566, "exp": 0.543, "focal": 0.551},
+    "algorithm.group_size": {8: 0.566, 10: 0.562, 16: 0.582},
+}
 
 
 def paper_reference_lines(metric: str = "eval/avg/pass_at_1", *, model: str | None = None

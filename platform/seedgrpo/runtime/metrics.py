@@ -1,13 +1,23 @@
-"""Per-step metrics with the names the trackers and the report read (ARCHITECTURE.md)."""
+"""Per-step metrics with the names the trackers and the report read (ARCHITECTURE.md), and
+the per-prompt rows behind them.
+
+Means hide what modulation does: the sweep report plots the distribution of semantic entropy and
+of the modulation factor, so each step also appends one row per prompt to ``train/groups.jsonl``.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from seedgrpo.rollout.types import Completion
 
-__all__ = ["TRAIN_METRICS", "train_metrics"]
+__all__ = ["GROUPS_FILE", "TRAIN_METRICS", "append_group_rows", "read_group_rows",
+           "train_metrics", "truncate_group_rows"]
+
+GROUPS_FILE = "groups.jsonl"
 
 TRAIN_METRICS = (
     "train/reward_mean", "train/accuracy", "train/se_mean", "train/factor_mean",
@@ -44,3 +54,38 @@ def train_metrics(groups: Sequence[Sequence[Completion]], scores: Sequence[Any],
         "train/rollout_logprob_diff": sum(s["rollout_logprob_diff"] for s in learner_stats)
         / tokens,
     }
+
+
+def group_rows(step: int, scores: Sequence[Any]) -> list[dict[str, float]]:
+    """One row per prompt: its uncertainty, factor, cluster count and mean reward."""
+    return [{"step": step, "se": float(s.se), "factor": float(s.factor),
+             "num_clusters": float(s.num_clusters), "reward_mean": _mean(list(s.rewards))}
+            for s in scores]
+
+
+def append_group_rows(path: Path, step: int, scores: Sequence[Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        for row in group_rows(step, scores):
+            out.write(json.dumps(row) + "\n")
+
+
+def read_group_rows(path: Path) -> list[dict[str, float]]:
+    """The rows of ``path``; a torn last line (a killed trial) is dropped."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def truncate_group_rows(path: Path, last_step: int) -> None:
+    """Keep the rows up to ``last_step``: a resumed trial redoes the steps after its checkpoint."""
+    if not path.exists():
+        return
+    kept = [r for r in read_group_rows(path) if r["step"] <= last_step]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+    tmp.replace(path)

@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
+from ray.util.placement_group import (
+    PlacementGroup,
+    get_current_placement_group,
+    placement_group,
+    remove_placement_group,
+)
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from seedgrpo.config.resources import trial_bundles
@@ -24,6 +29,7 @@ from seedgrpo.config.schema import ExperimentConfig
 from seedgrpo.data import DataError, PromptSampler, build_pools, render_prompt
 from seedgrpo.evaluation import (
     Benchmark,
+    BenchmarkNotFound,
     EvalProblem,
     GoldAnswer,
     PreparedBenchmark,
@@ -45,7 +51,12 @@ from seedgrpo.runtime.checkpoint import (
     write_experiment,
     write_trainer_state,
 )
-from seedgrpo.runtime.metrics import train_metrics
+from seedgrpo.runtime.metrics import (
+    GROUPS_FILE,
+    append_group_rows,
+    train_metrics,
+    truncate_group_rows,
+)
 from seedgrpo.runtime.sync import WeightSyncer
 from seedgrpo.runtime.waiting import TrialError, wait_for
 
@@ -55,7 +66,7 @@ __all__ = ["TrialActors", "TrialError", "TrialRunner", "check_runtime_support",
 logger = logging.getLogger(__name__)
 
 Reporter = Callable[[int, dict[str, float]], None]
-ArtifactLogger = Callable[[Path], None]
+ArtifactLogger = Callable[[Path, str], None]  # (file, artifact directory)
 _SEED_STRIDE = 1_000_003  # sampling seed of step s: train.seed * stride + s
 
 
@@ -91,11 +102,13 @@ class TrialActors:
     workers: list[Any]
     learners: list[Any]
     all: list[Any] = field(default_factory=list)
+    owns_pg: bool = True  # False under Tune: the trial's group is Tune's to remove
 
     def shutdown(self) -> None:
         for actor in self.all:
             ray.kill(actor)
-        remove_placement_group(self.pg)
+        if self.owns_pg:
+            remove_placement_group(self.pg)
 
 
 class TrialRunner:
@@ -109,7 +122,8 @@ class TrialRunner:
         self.output_dir = Path(output_dir)
         self.checkpoint_dir = self.output_dir / "checkpoints"
         self.report = report or (lambda step, metrics: None)
-        self.log_artifact = log_artifact or (lambda path: None)  # eval samples files
+        self.log_artifact = log_artifact or (lambda path, where: None)
+        self.groups_path = self.output_dir / "train" / GROUPS_FILE
         self.timeout_s = cfg.learner.timeout_s
         self.engine_kind = resolve_engine(cfg)
         self.actors: TrialActors | None = None  # while run() is going
@@ -139,6 +153,11 @@ class TrialRunner:
         self.sampler = PromptSampler(len(self.train), seed=cfg.train.seed)
         self.eval_sets = [self._eval_set(name, tokenizer, pools)
                           for name in cfg.eval.benchmarks]
+        for name in cfg.eval.optional_benchmarks:
+            try:
+                self.eval_sets.append(self._eval_set(name, tokenizer, pools))
+            except BenchmarkNotFound as err:
+                logger.warning("skipping optional benchmark %s: %s", name, err)
 
     def _eval_set(self, name: str, tokenizer: Any, pools: Any) -> PreparedBenchmark:
         """One benchmark's prompts. ``heldout`` is the held-out training split, in the training
@@ -146,14 +165,15 @@ class TrialRunner:
         cfg = self.cfg
         if name == "heldout":
             problems = [EvalProblem(p.id, p.problem, GoldAnswer(p.answer))
-                        for p in pools.heldout[: cfg.eval.limit]]
+                        for p in pools.heldout[: cfg.eval.limits.get(name, cfg.eval.limit)]]
             if not problems:
                 raise DataError("eval.benchmarks includes 'heldout' but data.heldout_size is 0")
             bench = Benchmark("heldout", "math", problems, "the held-out training split")
             template, shots = cfg.data.template, pools.shots
         else:
             bench = load_benchmark(name, data_dir=cfg.eval.data_dir,
-                                   custom=cfg.eval.custom_benchmarks, limit=cfg.eval.limit,
+                                   custom=cfg.eval.custom_benchmarks,
+                                   limit=cfg.eval.limits.get(name, cfg.eval.limit),
                                    seed=cfg.train.seed)
             template, shots = cfg.eval.template or cfg.data.template, []
         return prepare_benchmark(bench, tokenizer, template=template,
@@ -163,11 +183,15 @@ class TrialRunner:
     def start_actors(self, model_dir: Path) -> TrialActors:
         cfg = self.cfg
         bundles = trial_bundles(cfg)
-        pg = placement_group([b.resources for b in bundles], strategy="PACK")
-        if not pg.wait(self.timeout_s):
-            remove_placement_group(pg)
-            raise TrialError(f"the cluster cannot provide this trial's resources "
-                             f"({[b.resources for b in bundles]}) within {self.timeout_s:.0f} s")
+        pg = get_current_placement_group()
+        owned = pg is None or len(pg.bundle_specs) != len(bundles)
+        if owned:  # seedgrpo-train; under Tune the trial's group exists (never nest one)
+            pg = placement_group([b.resources for b in bundles], strategy="PACK")
+            if not pg.wait(self.timeout_s):
+                remove_placement_group(pg)
+                raise TrialError(f"the cluster cannot provide this trial's resources "
+                                 f"({[b.resources for b in bundles]}) within "
+                                 f"{self.timeout_s:.0f} s")
         index = {role: [i for i, b in enumerate(bundles) if b.role == role]
                  for role in ("scorer", "rollout_worker", "learner_rank")}
 
@@ -187,7 +211,8 @@ class TrialRunner:
         learners = [LearnerActor.options(**place(i)).remote(config, str(model_dir), r,
                                                              len(ranks))
                     for r, i in enumerate(ranks)]
-        actors = TrialActors(pg, scorer, workers, learners, [scorer, *workers, *learners])
+        actors = TrialActors(pg, scorer, workers, learners, [scorer, *workers, *learners],
+                             owns_pg=owned)
         try:
             host, port = self._wait([learners[0].rendezvous.remote()], "learner rendezvous")[0]
             self._wait([w.ready.remote() for w in workers], "starting the rollout engines")
@@ -255,7 +280,7 @@ class TrialRunner:
 
         metrics = run_evaluation(self.eval_sets, settings, generate, grade, samples_path=path,
                                  extra={"step": step})
-        self.log_artifact(path)
+        self.log_artifact(path, "eval")
         return metrics
 
     def _checkpoint(self, actors: TrialActors, step: int) -> None:
@@ -266,6 +291,8 @@ class TrialRunner:
         write_experiment(self.checkpoint_dir, self.cfg.model_dump(mode="json"))
         write_trainer_state(self.checkpoint_dir, TrainerState(step, self.sampler.state_dict()))
         prune_checkpoints(self.checkpoint_dir, self.cfg.train.keep_checkpoints)
+        if self.groups_path.exists():
+            self.log_artifact(self.groups_path, "train")
 
     def _resume(self, actors: TrialActors, syncer: WeightSyncer) -> int:
         latest = read_latest(self.checkpoint_dir)
@@ -275,6 +302,7 @@ class TrialRunner:
         self._wait([r.load_checkpoint.remote(str(self.checkpoint_dir), tag)
                     for r in actors.learners], "loading the checkpoint")
         self.sampler.load_state_dict(state.sampler)
+        truncate_group_rows(self.groups_path, state.step)  # the steps after it are redone
         syncer.sync()  # the engines start from the checkpoint's weights, not the base model
         logger.info("resumed from %s (step %d)", tag, state.step)
         return state.step
@@ -331,6 +359,7 @@ class TrialRunner:
             syncer.sync()
         t4 = time.monotonic()
         metrics = train_metrics(groups, scores, stats)
+        append_group_rows(self.groups_path, step, scores)
         # rewards that failed closed, cumulative: a rising count means answers the grader
         # could not judge (timeouts, parse errors), not wrong answers
         metrics.update({f"reward/verify_{k}_total": float(verify[k])

@@ -14,7 +14,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MlflowRun", "flatten_config", "metric_name"]
+__all__ = ["MlflowRun", "absolute_tracking_uri", "experiment_id", "flatten_config",
+           "metric_name"]
 
 _BAD = re.compile(r"[^A-Za-z0-9_./ -]")
 _MAX_PARAM = 500  # MLflow's limit on a param value's length
@@ -48,25 +49,75 @@ def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, str
     return flat
 
 
+def absolute_tracking_uri(uri: str) -> str:
+    """``uri`` with a relative SQLite or file path made absolute against the working directory.
+
+    Trials run in other processes (Ray workers) with other working directories: the embedded
+    default ``sqlite:///mlflow.db`` must mean the file where the user started the sweep.
+
+    >>> absolute_tracking_uri("http://127.0.0.1:5000")
+    'http://127.0.0.1:5000'
+    >>> absolute_tracking_uri("sqlite:////tmp/m.db")
+    'sqlite:////tmp/m.db'
+    """
+    if uri.startswith("sqlite:///"):
+        path = uri.removeprefix("sqlite:///")
+        return uri if path.startswith("/") or path == ":memory:" else \
+            f"sqlite:///{os.path.abspath(path)}"
+    if uri.startswith("file:") or "://" in uri:
+        return uri
+    return os.path.abspath(uri)  # a plain directory: MLflow's file store
+
+
+# MLflow 3's UI opens an experiment without this tag as a GenAI (traces) experiment; ours are
+# training runs, shown in the runs table with nested trials
+_KIND_TAG = ("mlflow.experimentKind", "custom_model_development")
+
+
+def experiment_id(client: Any, name: str) -> str:
+    """The id of experiment ``name``, created when missing (safe against a concurrent create)."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name, tags=dict([_KIND_TAG]))
+    except Exception:  # noqa: BLE001 - another process created it first
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
 class MlflowRun:
-    """A run in ``experiment`` at ``uri``; use as a context manager (FAILED on an exception)."""
+    """A run in ``experiment`` at ``uri``; use as a context manager (FAILED on an exception).
+
+    With ``run_id``, the existing run is continued (a resumed trial or sweep): nothing is created
+    and its params are not logged again, so a resume never duplicates a run.
+    """
 
     def __init__(self, uri: str, experiment: str, *, run_name: str, config: Mapping[str, Any],
-                 tags: Mapping[str, str] | None = None) -> None:
+                 tags: Mapping[str, str] | None = None, run_id: str | None = None) -> None:
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient(tracking_uri=uri)
-        found = self.client.get_experiment_by_name(experiment)
-        experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
-        self.run = self.client.create_run(experiment_id, run_name=run_name, tags=dict(tags or {}))
+        if run_id is not None:
+            self.run = self.client.get_run(run_id)
+            self.run_id = run_id
+            self.client.update_run(run_id, status="RUNNING")
+            return
+        exp_id = experiment_id(self.client, experiment)
+        self.run = self.client.create_run(exp_id, run_name=run_name, tags=dict(tags or {}))
         self.run_id = self.run.info.run_id
+        self.log_params(flatten_config(config))
+        self.client.log_dict(self.run_id, dict(config), "config.json")
+
+    def log_params(self, params: Mapping[str, str]) -> None:
         from mlflow.entities import Param
 
-        params = [Param(k, v) for k, v in flatten_config(config).items()]
-        for start in range(0, len(params), 100):  # the batch API takes at most 100 params
-            self.client.log_batch(self.run_id, params=params[start : start + 100])
-        self.client.log_dict(self.run_id, dict(config), "config.json")
+        batch = [Param(k, str(v)[:_MAX_PARAM]) for k, v in params.items()]
+        for start in range(0, len(batch), 100):  # the batch API takes at most 100 params
+            self.client.log_batch(self.run_id, params=batch[start : start + 100])
 
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         from mlflow.entities import Metric
@@ -84,5 +135,8 @@ class MlflowRun:
     def __enter__(self) -> MlflowRun:
         return self
 
+    def finish(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status)
+
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.client.set_terminated(self.run_id, "FAILED" if exc_type else "FINISHED")
+        self.finish("FAILED" if exc_type else "FINISHED")
