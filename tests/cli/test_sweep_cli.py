@@ -96,7 +96,58 @@ def test_json_without_dry_run_is_refused() -> None:
     assert out.returncode == 2 and "--json lists trials and needs --dry-run" in out.stderr
 
 
-def test_running_a_sweep_says_it_is_not_built_yet() -> None:
-    out = run("experiments/alpha_grid.yaml")
-    assert out.returncode == 1
-    assert "cannot run sweeps yet" in out.stderr and "Traceback" not in out.stderr
+TINY = """
+model: {{source: tiny-random, name: tiny-llama, cache_dir: {cache}}}
+data: {{heldout_size: 4, fewshot: 1, synthetic: {{num_problems: 64}}}}
+train: {{steps: 1, prompts_per_step: 2, micro_batch_size: 4}}
+rollout: {{engine: hf, max_new_tokens: 8}}
+learner: {{num_ranks: 1}}
+eval: {{every_steps: 1, max_new_tokens: 8}}
+tracking: {{mlflow_uri: "sqlite:///mlflow.db", output_dir: runs}}
+search_space:
+  algorithm.alpha: {{grid: [0.5, 1.0]}}
+"""
+
+
+@pytest.fixture()
+def tiny(tmp_path: Path, model_cache: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY.format(cache=model_cache))
+    return path
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--num-cpus", "0"], "--num-cpus must be at least 1"),
+    (["--address", "auto", "--num-cpus", "2"], "--num-cpus sizes the local Ray"),
+    (["--resume"], "no sweep of this experiment"),
+    (["--resume", "/nonexistent/sweep"], "is not a sweep directory"),
+    (["--set", "eval.benchmarks=[heldout, aime24]", "--set", "eval.data_dir=/nonexistent"],
+     "benchmark 'aime24'"),
+])
+def test_sweep_refuses_bad_input_before_ray(tiny: Path, tmp_path: Path, args: list[str],
+                                            message: str) -> None:
+    out = run(str(tiny), *args, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "mlflow.db").exists()  # nothing was started or tracked
+
+
+def test_sweep_that_can_never_fit_exits_instead_of_waiting(tiny: Path, tmp_path: Path) -> None:
+    out = run(str(tiny), "--set", "resources.learner_rank.gpus=1", cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert "a trial needs GPU 1 but this Ray has GPU 0 in all" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_resume_of_a_changed_experiment_is_refused(tiny: Path, tmp_path: Path) -> None:
+    from seedgrpo.config import load_experiment
+    from seedgrpo.sweep.runner import SweepError, SweepOptions, prepare_sweep_dir
+
+    loaded = load_experiment(tiny)
+    sweep, record, resumed = prepare_sweep_dir(loaded, [], SweepOptions())
+    assert not resumed and sweep.read().fingerprint == record.fingerprint
+    same, _, resumed = prepare_sweep_dir(loaded, [], SweepOptions(resume=True))
+    assert resumed and same == sweep
+    changed = load_experiment(tiny, ["train.lr=0.5"])
+    with pytest.raises(SweepError, match="this config differs"):
+        prepare_sweep_dir(changed, ["train.lr=0.5"], SweepOptions(resume=True))

@@ -1,9 +1,10 @@
-"""``seedgrpo-sweep EXPERIMENT.yaml``: validate, expand and (with ``--dry-run``) list a sweep.
+"""``seedgrpo-sweep EXPERIMENT.yaml``: run a Ray Tune sweep; ``--dry-run`` lists it instead.
 
 The dry run starts no Ray: it validates the file, expands the search space and prints one row per
 trial (the varied parameters and what the trial reserves), then ``N trials``; ``--json`` prints
-the expanded trial configs instead. Running the sweep itself is the sweep runner's job (see the
-README's status table).
+the expanded trial configs instead. Without it the sweep runs (``seedgrpo.sweep.runner``): a
+live table per trial, MLflow parent and child runs, and the report at the end. ``--resume``
+continues the latest (or the given) sweep of this experiment.
 """
 
 from __future__ import annotations
@@ -36,6 +37,18 @@ def _parser() -> argparse.ArgumentParser:
                         help="validate, expand the search space and list the trials; start nothing")
     parser.add_argument("--json", action="store_true",
                         help="with --dry-run: print the expanded trial configs as JSON")
+    parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="SWEEP_DIR",
+                        help="continue the latest sweep of this experiment (or SWEEP_DIR): "
+                             "finished trials are kept, unfinished ones continue from their "
+                             "checkpoints, MLflow runs are continued, not duplicated")
+    parser.add_argument("--address", default=None, metavar="auto|ray://HOST:PORT",
+                        help="run on an existing Ray cluster (left running); default: start "
+                             "a local Ray for this sweep and stop it at the end")
+    parser.add_argument("--num-cpus", type=int, default=None, metavar="N",
+                        help="logical CPUs of the local Ray (default: this machine's cores); "
+                             "more than the cores shares them, slower")
+    parser.add_argument("--no-report", action="store_true",
+                        help="skip the report at the end (seedgrpo-report writes it later)")
     return parser
 
 
@@ -55,13 +68,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BrokenPipeError:  # `| head`: the reader left; not an error
             sys.stderr.close()
         return 0
-    print(
-        f"error: {loaded.label} is valid ({len(trials)} trials), but this version of seedgrpo "
-        "cannot run sweeps yet: the Ray Tune runner is not built. Use --dry-run to list the "
-        "trials.", file=sys.stderr,
-    )
-    return EXIT_FAILED
+    return _run(args, loaded, trials)
 
+
+def _run(args: argparse.Namespace, loaded, trials) -> int:
+    from seedgrpo.sweep.runner import SweepError, SweepOptions, run_sweep
+
+    if args.num_cpus is not None and args.num_cpus < 1:
+        print(f"error: --num-cpus must be at least 1, got {args.num_cpus}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.address and args.num_cpus:
+        print("error: --num-cpus sizes the local Ray; a cluster given with --address has its "
+              "own resources", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    options = SweepOptions(resume=bool(args.resume),
+                           sweep_dir=args.resume if isinstance(args.resume, str) else None,
+                           address=args.address, num_cpus=args.num_cpus, verbose=args.verbose,
+                           report=not args.no_report)
+    try:
+        outcome = run_sweep(loaded, trials, args.overrides, options)
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT if err.bad_input else EXIT_FAILED
+    except KeyboardInterrupt:
+        return _interrupted(args)
+    record = outcome.record
+    if record.status == "INTERRUPTED":
+        return _interrupted(args)
+    print(f"\nsweep {record.status.lower()}: {outcome.sweep_dir.root}")
+    if record.best_trial:
+        print(f"best trial: {record.best_trial} ({loaded.config.tune.metric}, "
+              f"{loaded.config.tune.mode})")
+    if outcome.errors:
+        print(f"{outcome.errors} trial(s) failed; their errors are under "
+              f"{outcome.sweep_dir.tune_dir}; --resume retries them", file=sys.stderr)
+    if outcome.report_dir is not None:
+        print(f"report: {outcome.report_dir / 'report.md'}")
+    if record.mlflow_uri:
+        print(f"compare the trials: mlflow ui --backend-store-uri {record.mlflow_uri}")
+    return EXIT_FAILED if outcome.errors else 0
+
+
+def _interrupted(args: argparse.Namespace) -> int:
+    sets = "".join(f"--set '{o}' " for o in args.overrides)
+    print(f"\ninterrupted: finished trials and checkpoints are kept; continue with:\n"
+          f"  seedgrpo-sweep {args.experiment} {sets}--resume", file=sys.stderr)
+    return 130
 
 if __name__ == "__main__":
     raise SystemExit(main())

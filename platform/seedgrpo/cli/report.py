@@ -1,0 +1,82 @@
+"""``seedgrpo-report EXPERIMENT.yaml | SWEEP_DIR``: write (again) the report of a sweep.
+
+For a finished sweep, an interrupted one, or one still running elsewhere: the report reads the
+sweep's parent run and its trials from MLflow, writes tables and plots under the sweep's
+``report/`` (or ``--output``) and logs them to the parent run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from seedgrpo.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, configure_logging
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seedgrpo-report",
+        description="Write the report of a sweep (tables, plots, the best configuration) from "
+                    "its MLflow runs.")
+    parser.add_argument("target", help="the experiment file (its latest sweep) or a sweep "
+                                       "directory (runs/<experiment>/<sweep id>)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="overrides the sweep was started with (they "
+                        "can move tracking.output_dir)")
+    parser.add_argument("--output", default=None, help="write here instead of <sweep>/report")
+    parser.add_argument("--no-log", action="store_true",
+                        help="do not log the report to the sweep's parent MLflow run")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging(args.verbose)
+    from seedgrpo.sweep.layout import SweepDir, SweepNotFound
+
+    target = Path(args.target)
+    try:
+        if target.is_dir():
+            sweep = SweepDir(target.resolve())
+        else:
+            from seedgrpo.cli.common import load_or_exit
+
+            args.experiment = args.target
+            cfg = load_or_exit(args).config
+            sweep = SweepDir.latest((Path(cfg.tracking.output_dir)
+                                     / str(cfg.tracking.experiment_name)).resolve())
+        record = sweep.read()
+    except SweepNotFound as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not record.mlflow_uri or not record.parent_run_id:
+        print(f"error: the sweep in {sweep.root} ran without MLflow (tracking.mlflow_uri was "
+              "unset), and the report reads the trials from MLflow", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from mlflow.exceptions import MlflowException
+
+    from seedgrpo.sweep.report import write_report
+
+    out = Path(args.output) if args.output else sweep.report_dir
+    try:
+        write_report(record.mlflow_uri, record.parent_run_id, out, metric=record.metric,
+                     mode=record.mode)
+        if not args.no_log:
+            from mlflow.tracking import MlflowClient
+
+            MlflowClient(record.mlflow_uri).log_artifacts(record.parent_run_id, str(out),
+                                                          "report")
+    except MlflowException as err:
+        print(f"error: MLflow at {record.mlflow_uri} could not be read: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

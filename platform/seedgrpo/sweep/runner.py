@@ -1,0 +1,372 @@
+"""Run a sweep: check everything that can fail before Ray, start (or join) Ray, run Tune, close.
+
+The order matters to users: a bad file, a missing benchmark or an engine that cannot load fails
+in seconds with a message, before Ray starts; a sweep whose trials can never fit the cluster
+fails right after, instead of waiting forever for resources; only then do trials start.
+Locally the sweep starts its own Ray and stops only that; with ``--address`` it joins a running
+cluster and leaves it running.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seedgrpo.config import ExperimentConfig, LoadedExperiment, Trial, total_resources
+from seedgrpo.sweep.console import SweepConsole, TrialRow
+from seedgrpo.sweep.layout import SweepDir, SweepNotFound, SweepRecord, config_fingerprint
+from seedgrpo.sweep.space import SweepSpace
+from seedgrpo.sweep.trainable import STEP_KEY, SweepContext, read_result, run_trial
+
+__all__ = ["SweepOptions", "SweepError", "SweepOutcome", "run_sweep", "check_capacity",
+           "prepare_sweep_dir", "check_before_ray"]
+
+logger = logging.getLogger(__name__)
+
+
+class SweepError(Exception):
+    """A sweep that cannot start or go on; ``bad_input`` marks the user's input as the cause."""
+
+    def __init__(self, message: str, *, bad_input: bool = False) -> None:
+        super().__init__(message)
+        self.bad_input = bad_input
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    resume: bool = False
+    sweep_dir: str | None = None  # --resume PATH: that sweep instead of the latest
+    address: str | None = None  # None: a local Ray of our own
+    num_cpus: int | None = None  # local Ray's logical CPUs; default: the machine's cores
+    verbose: int = 0
+    report: bool = True
+
+
+@dataclass
+class SweepOutcome:
+    sweep_dir: SweepDir
+    record: SweepRecord
+    rows: list[TrialRow] = field(default_factory=list)
+    report_dir: Path | None = None
+    errors: int = 0
+
+
+# -- before Ray -------------------------------------------------------------------------------
+def check_before_ray(space: SweepSpace) -> None:
+    """What each trial would refuse at its first step, refused now: runtime support, the rollout
+    engine, the model (converted or downloaded once, here), the benchmarks' files."""
+    from seedgrpo.data import DataError
+    from seedgrpo.evaluation import BenchmarkNotFound, load_benchmark
+    from seedgrpo.models import ModelLoadError, resolve_model_dir
+    from seedgrpo.runtime.trial import TrialError, check_runtime_support, resolve_engine
+
+    seen_models: set[str] = set()
+    seen_benchmarks: set[tuple[str, str | None]] = set()
+    for cfg in space.all_configs():
+        try:
+            check_runtime_support(cfg)
+            resolve_engine(cfg)
+        except TrialError as err:
+            raise SweepError(str(err), bad_input=True) from None
+        key = cfg.model.model_dump_json()
+        if key not in seen_models:
+            seen_models.add(key)
+            try:
+                resolve_model_dir(cfg.model)
+            except ModelLoadError as err:
+                raise SweepError(str(err)) from None
+        for name in cfg.eval.benchmarks:
+            if name == "heldout" or (name, cfg.eval.data_dir) in seen_benchmarks:
+                continue
+            seen_benchmarks.add((name, cfg.eval.data_dir))
+            try:
+                load_benchmark(name, data_dir=cfg.eval.data_dir,
+                               custom=cfg.eval.custom_benchmarks, limit=1)
+            except (BenchmarkNotFound, DataError) as err:
+                raise SweepError(f"{err} (eval.benchmarks needs it; benchmarks that may be "
+                                 "missing go in eval.optional_benchmarks)",
+                                 bad_input=True) from None
+
+
+def optional_benchmarks_found(cfg: ExperimentConfig) -> tuple[list[str], list[str]]:
+    """(found, missing) among ``eval.optional_benchmarks``: said once, up front."""
+    from seedgrpo.data import DataError
+    from seedgrpo.evaluation import load_benchmark
+
+    found, missing = [], []
+    for name in cfg.eval.optional_benchmarks:
+        try:
+            load_benchmark(name, data_dir=cfg.eval.data_dir, custom=cfg.eval.custom_benchmarks,
+                           limit=1)
+            found.append(name)
+        except DataError:
+            missing.append(name)
+    return found, missing
+
+
+def prepare_sweep_dir(loaded: LoadedExperiment, overrides: Sequence[str],
+                      options: SweepOptions) -> tuple[SweepDir, SweepRecord, bool]:
+    """The sweep directory and its record: a new sweep, or the one ``--resume`` continues.
+
+    Returns (directory, record, resumed). A resumed sweep must have the same resolved config
+    as the one that started, or its trials would not be the trials it has.
+    """
+    cfg = loaded.config
+    experiment = str(cfg.tracking.experiment_name)
+    root = (Path(cfg.tracking.output_dir) / experiment).resolve()
+    fingerprint = config_fingerprint(cfg.model_dump(mode="json"))
+    if options.resume:
+        try:
+            sweep = (SweepDir(Path(options.sweep_dir).resolve()) if options.sweep_dir
+                     else SweepDir.latest(root))
+            record = sweep.read()
+        except SweepNotFound as err:
+            raise SweepError(str(err), bad_input=True) from None
+        if record.fingerprint != fingerprint:
+            raise SweepError(
+                f"--resume: {sweep.root} was started from {record.experiment_file} with "
+                f"overrides {record.overrides or 'none'}, and this config differs from that one; "
+                "resume with the same file and --set values, or start a new sweep without "
+                "--resume", bad_input=True)
+        return sweep, record, True
+    from seedgrpo.tracking import absolute_tracking_uri
+
+    uri = cfg.tracking.mlflow_uri
+    record = SweepRecord(str(loaded.path), list(overrides), fingerprint, experiment,
+                         absolute_tracking_uri(uri) if uri else None, cfg.tune.metric,
+                         cfg.tune.mode)
+    sweep = SweepDir.new(root)
+    sweep.write(record)
+    return sweep, record, False
+
+
+# -- capacity ---------------------------------------------------------------------------------
+def check_capacity(configs: Sequence[ExperimentConfig], cluster: dict[str, float], *,
+                   local: bool) -> None:
+    """Refuse a trial that asks for more than the cluster has in total.
+
+    Locally nothing will ever join, so a trial that does not fit is an error; on a cluster an
+    autoscaler may add nodes, so the caller only warns.
+
+    >>> check_capacity([ExperimentConfig()], {"CPU": 2.0}, local=True)
+    >>> try:
+    ...     check_capacity([ExperimentConfig()], {"CPU": 1.0}, local=True)
+    ... except SweepError as err:
+    ...     print(str(err)[:56])
+    a trial needs CPU 2 but this Ray has CPU 1 in all; lower
+    """
+    for cfg in configs:
+        for name, amount in total_resources(cfg).items():
+            have = cluster.get(name, 0.0)
+            if amount <= have + 1e-9:
+                continue
+            if name == "CPU":
+                hint = (f"lower resources.*.cpus, rollout.num_workers or learner.num_ranks, "
+                        f"or start with --num-cpus {math.ceil(amount)} to share the cores "
+                        "(slower), or run on a bigger cluster with --address")
+            elif name == "GPU":
+                hint = ("set resources.*.gpus to 0 to run on CPU, or run on a cluster with "
+                        "GPUs (--address)")
+            else:
+                hint = "start Ray with that custom resource, or remove it from resources.*.custom"
+            where = "this Ray" if local else "the cluster now"
+            raise SweepError(f"a trial needs {name} {amount:g} but {where} has {name} "
+                             f"{have:g} in all; {hint}", bad_input=True)
+
+
+# -- the run ----------------------------------------------------------------------------------
+def _start_ray(options: SweepOptions, configs: Sequence[ExperimentConfig]) -> bool:
+    """Start or join Ray; returns whether it is ours to stop."""
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # eval metrics come every eval.every_steps steps, not in every result: ASHA and Optuna
+    # read the results that have them (Tune's strict check would fail the others)
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    if options.address:
+        ray.init(address=options.address, log_to_driver=options.verbose > 0)
+        cluster = ray.cluster_resources()
+        try:
+            check_capacity(configs, cluster, local=False)
+        except SweepError as err:
+            logger.warning("%s; waiting for the autoscaler to add nodes", err)
+            print(f"note: {err}; trials wait until the cluster grows", file=sys.stderr)
+        return False
+    ray.init(address="local", num_cpus=options.num_cpus or os.cpu_count() or 1,
+             include_dashboard=False, log_to_driver=options.verbose > 0,
+             logging_level=logging.INFO if options.verbose else logging.WARNING)
+    try:
+        check_capacity(configs, ray.cluster_resources(), local=True)
+    except SweepError:
+        ray.shutdown()
+        raise
+    return True
+
+
+class _TrialNamer:
+    """Tune's trial name and directory name: the trial's own name (picklable)."""
+
+    def __init__(self, space: SweepSpace) -> None:
+        self.space = space
+
+    def __call__(self, trial: Any) -> str:
+        return self.space.resolve(trial.config, trial.trial_id).name
+
+
+def _describer(space: SweepSpace) -> Callable[[Any], TrialRow]:
+    def describe(trial: Any) -> TrialRow:
+        t = space.resolve(trial.config, trial.trial_id)
+        a = t.config.algorithm
+        alpha = None if a.modulation == "none" else a.alpha
+        return TrialRow(t.name, a.modulation, alpha, a.group_size, t.config.train.steps)
+
+    return describe
+
+
+def _build_tuner(space: SweepSpace, cfg: ExperimentConfig, context: SweepContext,
+                 sweep: SweepDir, resumed: bool) -> Any:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    trainable = tune.with_resources(tune.with_parameters(run_trial, context=context),
+                                    resources=space.resources)
+    if resumed and tune.Tuner.can_restore(str(sweep.tune_dir)):
+        return tune.Tuner.restore(str(sweep.tune_dir), trainable, resume_unfinished=True,
+                                  resume_errored=True)
+    t = cfg.tune
+    if t.scheduler == "asha":
+        max_t = max(c.train.steps for c in space.all_configs())
+        scheduler: Any = ASHAScheduler(time_attr=STEP_KEY, max_t=max_t,
+                                       grace_period=t.grace_period,
+                                       reduction_factor=t.reduction_factor)
+    else:
+        scheduler = FIFOScheduler()
+    search_alg = None
+    num_samples = 1  # grid and random: one grid over the expanded trials
+    if space.adaptive:
+        from ray.tune.search.optuna import OptunaSearch
+
+        search_alg = OptunaSearch(metric=t.metric, mode=t.mode, seed=t.seed)
+        num_samples = t.num_samples
+    namer = _TrialNamer(space)
+    return tune.Tuner(
+        trainable,
+        param_space=space.param_space(),
+        tune_config=tune.TuneConfig(
+            metric=t.metric, mode=t.mode, search_alg=search_alg, scheduler=scheduler,
+            num_samples=num_samples, max_concurrent_trials=t.max_concurrent_trials or None,
+            trial_name_creator=namer, trial_dirname_creator=namer),
+        run_config=tune.RunConfig(
+            name=sweep.tune_dir.name, storage_path=str(sweep.root),
+            failure_config=tune.FailureConfig(max_failures=t.max_failures),
+            verbose=0),
+    )
+
+
+def run_sweep(loaded: LoadedExperiment, trials: Sequence[Trial], overrides: Sequence[str],
+              options: SweepOptions) -> SweepOutcome:
+    """The whole sweep; raises ``SweepError`` for what stops it before trials run."""
+    cfg = loaded.config
+    space = SweepSpace.from_trials(cfg, trials)
+    check_before_ray(space)
+    sweep, record, resumed = prepare_sweep_dir(loaded, overrides, options)
+    found, missing = optional_benchmarks_found(cfg)
+    if found or missing:
+        print(f"optional benchmarks: {', '.join(found) or 'none'} found"
+              + (f"; {', '.join(missing)} skipped (no data: set eval.data_dir or "
+                 "$SEEDGRPO_DATA_DIR)" if missing else ""), flush=True)
+
+    from seedgrpo.sweep.tracking import ParentRun, close_child_run
+
+    parent = None
+    if record.mlflow_uri:
+        parent = ParentRun.open(record, sweep, loaded, trials)
+        record.parent_run_id = parent.run_id
+    record.status = "RUNNING"
+    sweep.write(record)
+    context = SweepContext(space, str(sweep.root), record.mlflow_uri, record.experiment_name,
+                           record.parent_run_id, sweep.root.name)
+
+    def on_end(trial: Any, status: str) -> None:
+        if record.mlflow_uri is None:
+            return
+        name = _TrialNamer(space)(trial)
+        mlflow_status = {"DONE": "FINISHED", "STOPPED": "FINISHED"}.get(status, "FAILED")
+        close_child_run(record.mlflow_uri, sweep.trial_dir(name), mlflow_status,
+                        stopped_early=status == "STOPPED")
+
+    console = SweepConsole(_describer(space), cfg.tune.metric, on_end=on_end)
+    verb = "resuming" if resumed else "starting"
+    print(f"{loaded.label}: {verb} sweep {sweep.root} ({len(trials)} trials, "
+          f"{cfg.tune.search_alg} search, {cfg.tune.scheduler} scheduler)", flush=True)
+    if record.mlflow_uri:
+        print(f"MLflow: {record.mlflow_uri}, experiment '{record.experiment_name}', parent run "
+              f"{record.parent_run_id}", flush=True)
+    ours = _start_ray(options, space.all_configs())
+    outcome = SweepOutcome(sweep, record)
+    try:
+        tuner = _build_tuner(space, cfg, context, sweep, resumed)
+        # the console is attached here, not in RunConfig: Tune pickles RunConfig into its
+        # state, and a restored Tuner must report to this process's console
+        tuner._local_tuner.get_run_config().callbacks = [console]
+        results = tuner.fit()
+        outcome.errors = results.num_errors
+        for result in results:  # trials a resumed sweep had finished before: in the table too
+            console.add_result(result.metrics or {}, result.config or {},
+                               failed=result.error is not None)
+        ended = results.num_terminated + results.num_errors
+        expected = cfg.tune.num_samples if space.adaptive else len(trials)
+        if ended < expected:  # Ctrl-C: Tune saved its state and returned early
+            record.status = "INTERRUPTED"
+        else:
+            record.status = "FINISHED" if not outcome.errors else "FAILED"
+    except KeyboardInterrupt:
+        record.status = "INTERRUPTED"
+        raise
+    except BaseException:
+        record.status = "FAILED"
+        raise
+    finally:
+        outcome.rows = list(console.rows.values())
+        _finish(sweep, record, parent, options, outcome, cfg)
+        if ours:
+            import ray
+
+            ray.shutdown()
+    console.print_table()
+    return outcome
+
+
+def _finish(sweep: SweepDir, record: SweepRecord, parent: Any, options: SweepOptions,
+            outcome: SweepOutcome, cfg: ExperimentConfig) -> None:
+    """Record the status, write the report, close the parent run (also when interrupted)."""
+    finished = {name: read_result(sweep.trial_dir(name)) for name in
+                (p.name for p in sweep.trials_dir.iterdir() if p.is_dir())} \
+        if sweep.trials_dir.is_dir() else {}
+    scored = {n: r["metrics"][cfg.tune.metric] for n, r in finished.items()
+              if r and cfg.tune.metric in r["metrics"]}
+    if scored:
+        pick = max if cfg.tune.mode == "max" else min
+        record.best_trial = pick(scored, key=scored.__getitem__)
+    sweep.write(record)
+    if options.report and record.mlflow_uri and record.parent_run_id:
+        try:
+            from seedgrpo.sweep.report import write_report
+
+            outcome.report_dir = write_report(record.mlflow_uri, record.parent_run_id,
+                                              sweep.report_dir, metric=record.metric,
+                                              mode=record.mode)
+        except Exception as err:  # noqa: BLE001 - a report problem must not lose the sweep
+            logger.exception("the sweep report failed")
+            print(f"warning: the report could not be written ({type(err).__name__}: {err}); "
+                  f"run seedgrpo-report {sweep.root} to retry", file=sys.stderr)
+    if parent is not None:
+        parent.close(record, outcome.report_dir)

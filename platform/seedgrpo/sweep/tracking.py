@@ -1,0 +1,167 @@
+"""MLflow for a sweep: one parent run per sweep, one child run per trial, never a duplicate.
+
+The parent run is created by the driver when the sweep starts, and its id is kept in
+``sweep.json``; a resumed sweep continues it. A child run is created by the trial itself (in its
+Ray worker), tagged ``mlflow.parentRunId`` so the MLflow UI nests it under the parent, named from
+the varied parameters, with the flattened trial config as params. Its id and the last step it
+logged are kept in the trial's directory: a retried or resumed trial continues the same run and
+skips the steps MLflow already has, so metric histories stay one value per step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from seedgrpo.config import Trial
+from seedgrpo.sweep.layout import read_json, write_json
+from seedgrpo.tracking import MlflowRun
+
+if TYPE_CHECKING:
+    from seedgrpo.config import LoadedExperiment
+    from seedgrpo.sweep.layout import SweepDir, SweepRecord
+    from seedgrpo.sweep.trainable import SweepContext
+
+__all__ = ["ChildRun", "ParentRun", "RUN_FILE", "TRIAL_TAG", "SWEEP_TAG", "ROLE_TAG", "PARENT_TAG",
+           "read_child_run_id", "close_child_run"]
+
+RUN_FILE = "mlflow_run.json"
+PARENT_TAG = "mlflow.parentRunId"
+ROLE_TAG = "seedgrpo.role"  # sweep | trial
+SWEEP_TAG = "seedgrpo.sweep"  # the sweep directory
+TRIAL_TAG = "seedgrpo.trial"  # the trial name
+STOPPED_TAG = "seedgrpo.stopped_early"
+
+
+def _read_state(trial_dir: Path) -> dict[str, Any] | None:
+    return read_json(trial_dir / RUN_FILE)
+
+
+def _write_state(trial_dir: Path, state: Mapping[str, Any]) -> None:
+    write_json(trial_dir / RUN_FILE, dict(state))
+
+
+def read_child_run_id(trial_dir: Path) -> str | None:
+    state = _read_state(trial_dir)
+    return state["run_id"] if state else None
+
+
+def _find_existing(uri: str, experiment: str, sweep_dir: str, name: str) -> str | None:
+    """A child run this trial created before its id could be written (a crash in between)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.`{SWEEP_TAG}` = '{sweep_dir}' and tags.`{TRIAL_TAG}` = '{name}'",
+        max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+class ChildRun:
+    """The MLflow run of one trial of a sweep."""
+
+    def __init__(self, run: MlflowRun, trial_dir: Path, logged_step: int) -> None:
+        self.run = run
+        self.trial_dir = trial_dir
+        self.logged_step = logged_step
+
+    @classmethod
+    def open(cls, trial_dir: Path, context: SweepContext, trial: Trial) -> ChildRun:
+        uri = str(context.mlflow_uri)
+        state = _read_state(trial_dir)
+        if state is None:
+            existing = _find_existing(uri, context.experiment_name, context.sweep_dir,
+                                      trial.name)
+            state = {"run_id": existing, "logged_step": -1} if existing else None
+        if state is not None:
+            run = MlflowRun(uri, context.experiment_name, run_name=trial.name, config={},
+                            run_id=state["run_id"])
+            child = cls(run, trial_dir, int(state.get("logged_step", -1)))
+        else:
+            tags = {ROLE_TAG: "trial", SWEEP_TAG: context.sweep_dir, TRIAL_TAG: trial.name,
+                    "seedgrpo.varied": ",".join(trial.params) or "-"}
+            if context.parent_run_id:
+                tags[PARENT_TAG] = context.parent_run_id
+            run = MlflowRun(uri, context.experiment_name, run_name=trial.name,
+                            config=trial.config.model_dump(mode="json"), tags=tags)
+            child = cls(run, trial_dir, -1)
+        child._save()
+        return child
+
+    def _save(self) -> None:
+        _write_state(self.trial_dir, {"run_id": self.run.run_id, "logged_step": self.logged_step})
+
+    def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        if step <= self.logged_step:  # a resumed trial redoing a step MLflow already has
+            return
+        self.run.log_metrics(step, metrics)
+        self.logged_step = step
+        self._save()
+
+    def log_artifact(self, path: Path, where: str) -> None:
+        self.run.log_artifact(path, where)
+
+    def finish(self, status: str) -> None:
+        self.run.finish(status)
+
+
+def close_child_run(uri: str, trial_dir: Path, status: str, *, stopped_early: bool = False
+                    ) -> None:
+    """The driver's word on a trial Tune ended (ASHA stops a trial by ending its process)."""
+    run_id = read_child_run_id(trial_dir)
+    if run_id is None:
+        return
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    if stopped_early:
+        client.set_tag(run_id, STOPPED_TAG, "true")
+    if client.get_run(run_id).info.status == "RUNNING" or status != "FINISHED":
+        client.set_terminated(run_id, status)
+
+
+class ParentRun:
+    """The sweep's own run: what was swept, its status, and at the end the report."""
+
+    def __init__(self, run: MlflowRun) -> None:
+        self.run = run
+        self.run_id = run.run_id
+
+    @classmethod
+    def open(cls, record: SweepRecord, sweep: SweepDir, loaded: LoadedExperiment,
+             trials: list[Trial] | tuple[Trial, ...]) -> ParentRun:
+        uri = str(record.mlflow_uri)
+        if record.parent_run_id:  # a resumed sweep continues its parent run
+            return cls(MlflowRun(uri, record.experiment_name, run_name="", config={},
+                                 run_id=record.parent_run_id))
+        cfg = loaded.config
+        tags = {ROLE_TAG: "sweep", SWEEP_TAG: str(sweep.root),
+                "seedgrpo.experiment_file": str(loaded.path),
+                "mlflow.note.content": f"Sweep of {loaded.label}: {len(trials)} trials, "
+                f"{cfg.tune.search_alg} search, {cfg.tune.scheduler} scheduler, ranked by "
+                f"{cfg.tune.metric} ({cfg.tune.mode}). Trials are the nested runs."}
+        # the parent's params say what was swept, not the base config's values (which its
+        # trials override): the UI's param columns stay the trials' own
+        run = MlflowRun(uri, record.experiment_name, run_name=f"sweep-{sweep.root.name}",
+                        config={}, tags=tags)
+        base = cfg.model_dump(mode="json")
+        run.client.log_dict(run.run_id, base, "config.json")
+        run.log_params({f"tune.{k}": str(v) for k, v in base["tune"].items()}
+                       | {f"sweep.{k}": v.describe() for k, v in cfg.search_space.items()}
+                       | {"sweep.num_trials": str(len(trials)),
+                          "sweep.overrides": " ".join(record.overrides) or "-"})
+        run.log_artifact(loaded.path, "experiment")
+        return cls(run)
+
+    def close(self, record: SweepRecord, report_dir: Path | None) -> None:
+        if record.best_trial:
+            self.run.client.set_tag(self.run_id, "seedgrpo.best_trial", record.best_trial)
+        if report_dir is not None and report_dir.is_dir():
+            self.run.client.log_artifacts(self.run_id, str(report_dir), "report")
+        status = {"FINISHED": "FINISHED", "INTERRUPTED": "KILLED"}.get(record.status, "FAILED")
+        self.run.finish(status)
