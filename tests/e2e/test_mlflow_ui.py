@@ -16,7 +16,8 @@ import pytest
 
 from .conftest import BIN, FinishedSweep
 
-pytestmark = pytest.mark.slow
+# whole sweeps: minutes each on 2 loaded cores, past the suite's 300 s default
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

@@ -16,7 +16,8 @@ import pytest
 
 from .conftest import FinishedSweep, run_cli, script, write_experiment
 
-pytestmark = pytest.mark.slow
+# whole sweeps: minutes each on 2 loaded cores, past the suite's 300 s default
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _client(uri: str):
