@@ -134,13 +134,16 @@ search_space:
     assert any(n == 4 for n in steps.values())  # the best ones run to the end
 
 
-def _wait_for(predicate, timeout_s: float, what: str) -> None:
+def _wait_for(predicate, timeout_s: float, what: str, poll_s: float = 1.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(1.0)
+        time.sleep(poll_s)
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+STEPS = 40
 
 
 def test_interrupted_sweep_resumes_without_rerunning_or_duplicating(tmp_path: Path,
@@ -150,8 +153,11 @@ tune: {metric: eval/heldout/pass_at_1, max_concurrent_trials: 1}
 search_space:
   algorithm.modulation: {grid: [none, linear]}
   algorithm.alpha: {grid: [0.5, 1.0]}
-""", steps=3)
-    proc = subprocess.Popen([script("seedgrpo-sweep"), str(experiment)], cwd=tmp_path,
+""", steps=STEPS)
+    # tiny steps take well under a second: enough of them, and checkpoints every 5, leave a
+    # window of many seconds between a trial's first checkpoint and its end to interrupt in
+    sets = ["--set", "train.checkpoint_every=5", "--set", f"eval.every_steps={STEPS}"]
+    proc = subprocess.Popen([script("seedgrpo-sweep"), str(experiment), *sets], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     root = tmp_path / "runs" / "tiny_resume"
@@ -163,7 +169,8 @@ search_space:
                        and (t / "checkpoints" / "latest").is_file()]
             return bool(done) and bool(started)
 
-        _wait_for(one_done_and_one_checkpointed, 400, "a finished and a checkpointed trial")
+        _wait_for(one_done_and_one_checkpointed, 400, "a finished and a checkpointed trial",
+                  poll_s=0.2)
         os.kill(proc.pid, signal.SIGINT)  # Ctrl-C
         stdout, stderr = proc.communicate(timeout=180)
     finally:
@@ -178,7 +185,12 @@ search_space:
                 for t in (sweep_dir / "trials").iterdir() if (t / "result.json").is_file()}
     assert finished
 
-    out = run_cli("seedgrpo-sweep", str(experiment), "--resume", cwd=tmp_path)
+    unfinished = [t.name for t in (sweep_dir / "trials").iterdir()
+                  if not (t / "result.json").is_file()
+                  and (t / "checkpoints" / "latest").is_file()]
+    assert unfinished, "the interrupt came after every trial had finished"
+
+    out = run_cli("seedgrpo-sweep", str(experiment), *sets, "--resume", cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
     assert f"resuming sweep {sweep_dir}" in out.stdout
     lines = out.stdout.splitlines()
@@ -194,7 +206,7 @@ search_space:
         assert run.info.status == "FINISHED"
         assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         history = client.get_metric_history(run.info.run_id, "train/reward_mean")
-        assert [m.step for m in history] == [1, 2, 3], run.info.run_name
+        assert [m.step for m in history] == list(range(1, STEPS + 1)), run.info.run_name
     assert not math.isnan(json.loads((sweep_dir / "report" / "summary.json").read_text())[
         "trials"][0]["eval/heldout/pass_at_1"])
 
