@@ -73,7 +73,8 @@ def _client(uri: str) -> Any:
 
 def collect_trials(uri: str, parent_run_id: str, *, metrics: Sequence[str] = ()
                    ) -> list[TrialRecord]:
-    """Every child run of the sweep, with histories of ``metrics`` and the curves."""
+    """Every child run of the sweep, with histories of ``metrics``, the curves and every
+    benchmark's pass@1."""
     from seedgrpo.sweep.tracking import PARENT_TAG, STOPPED_TAG, TRIAL_TAG
 
     client = _client(uri)
@@ -86,7 +87,9 @@ def collect_trials(uri: str, parent_run_id: str, *, metrics: Sequence[str] = ()
         params, tags = run.data.params, run.data.tags
         varied_keys = [k for k in tags.get("seedgrpo.varied", "").split(",") if k and k != "-"]
         history = {}
-        for key in {*CURVES, *metrics} & set(run.data.metrics):
+        wanted = {*CURVES, *metrics} | {k for k in run.data.metrics
+                                         if k.startswith("eval/") and k.endswith("/pass_at_1")}
+        for key in wanted & set(run.data.metrics):
             points = client.get_metric_history(run.info.run_id, key)
             history[key] = sorted((int(m.step), float(m.value)) for m in points)
         final = {k: v for k, v in run.data.metrics.items()}
@@ -301,9 +304,6 @@ def write_report(uri: str, parent_run_id: str, out_dir: Path, *, metric: str,
     out_dir.mkdir(parents=True, exist_ok=True)
     records = collect_trials(uri, parent_run_id, metrics=[metric])
     benchmarks = _benchmarks(records)
-    metrics = [metric, *(f"eval/{b}/pass_at_1" for b in benchmarks)]
-    if set(metrics) - {metric}:  # histories of every benchmark, for the curves' final values
-        records = collect_trials(uri, parent_run_id, metrics=metrics)
     rows = _rows(records, benchmarks)
     best = _best(records, metric, mode)
     configs = aggregate_configurations(records, metric)

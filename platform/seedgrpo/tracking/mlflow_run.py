@@ -109,8 +109,9 @@ class MlflowRun:
         exp_id = experiment_id(self.client, experiment)
         self.run = self.client.create_run(exp_id, run_name=run_name, tags=dict(tags or {}))
         self.run_id = self.run.info.run_id
-        self.log_params(flatten_config(config))
-        self.client.log_dict(self.run_id, dict(config), "config.json")
+        if config:  # a sweep's parent logs what it swept instead (seedgrpo.sweep.tracking)
+            self.log_params(flatten_config(config))
+            self.client.log_dict(self.run_id, dict(config), "config.json")
 
     def log_params(self, params: Mapping[str, str]) -> None:
         from mlflow.entities import Param
