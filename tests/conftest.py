@@ -13,6 +13,11 @@ from seedgrpo.rewards import Verifier
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SEEDGRPO_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
+# The embedded defaults are what the tests check: a developer's own MLflow server or output
+# directory (environment defaults, see TrackingConfig) must not leak into them or their CLIs.
+for _name in ("MLFLOW_TRACKING_URI", "SEEDGRPO_OUTPUT_DIR"):
+    os.environ.pop(_name, None)
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:

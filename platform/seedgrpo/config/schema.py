@@ -9,10 +9,12 @@ this schema and expands it into trials.
 from __future__ import annotations
 
 import math
+import os
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import Field, model_serializer, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
 from seedgrpo.config.sections import (
     AlgorithmConfig,
@@ -31,6 +33,8 @@ __all__ = [
     "ResourceSpec",
     "ResourcesConfig",
     "TrackingConfig",
+    "MLFLOW_URI_ENV",
+    "OUTPUT_DIR_ENV",
     "TuneConfig",
     "ExperimentConfig",
 ]
@@ -145,20 +149,49 @@ class ResourcesConfig(Section):
     )
 
 
+MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
+OUTPUT_DIR_ENV = "SEEDGRPO_OUTPUT_DIR"
+_DEFAULT_MLFLOW_URI = "sqlite:///mlflow.db"
+
+
+def _env_default(name: str, fallback: str) -> Callable[[], str]:
+    """A default read from the environment when a config is built: a cluster's images set
+    ``MLFLOW_TRACKING_URI`` and ``SEEDGRPO_OUTPUT_DIR`` on every node, so one experiment file
+    runs on a laptop and on a cluster unchanged. A value in the file or a --set still wins."""
+    return lambda: os.environ.get(name) or fallback
+
+
 class TrackingConfig(Section):
     mlflow_uri: str | None = Field(
-        "sqlite:///mlflow.db",
-        description="MLflow tracking URI: the embedded default is a SQLite file in the working "
-        "directory; any MLflow server (http://...) works; unset = no tracking.",
+        default_factory=_env_default(MLFLOW_URI_ENV, _DEFAULT_MLFLOW_URI),
+        description="MLflow tracking URI; unset = $MLFLOW_TRACKING_URI, else the embedded "
+        "default, a SQLite file in the working directory. Any MLflow server (http://...) "
+        "works; on a multi-node cluster it must be a server every node reaches; null = no "
+        "tracking.",
     )
     experiment_name: str | None = Field(
         None, description="MLflow experiment; unset = the experiment file's name without .yaml."
     )
     output_dir: str = Field(
-        "runs", description="Directory for checkpoints, Tune state and reports: "
-        "<output_dir>/<experiment>/<sweep id>/ per sweep; on a multi-node cluster, a directory "
-        "every node shares."
+        default_factory=_env_default(OUTPUT_DIR_ENV, "runs"),
+        description="Directory for checkpoints, Tune state and reports: "
+        "<output_dir>/<experiment>/<sweep id>/ per sweep; unset = $SEEDGRPO_OUTPUT_DIR, else "
+        "runs. On a multi-node cluster, a directory every node shares (NFS, EFS, or a bucket "
+        "mounted with s3fs/gcsfuse), checked from every node.",
     )
+
+    @field_validator("output_dir")
+    @classmethod
+    def _a_filesystem_path(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError(
+                f"'{value}' is a URI; checkpoints, Tune state and reports are written to a "
+                "filesystem path: give a directory every node shares (NFS, EFS, Filestore) "
+                "or mount the bucket (s3fs, gcsfuse) and give the mount's path"
+            )
+        if not value.strip():
+            raise ValueError("is empty; give a directory, e.g. runs or /mnt/shared/runs")
+        return value
 
 
 class TuneConfig(Section):

@@ -19,6 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from seedgrpo.config import ExperimentConfig, LoadedExperiment, Trial, total_resources
+from seedgrpo.sweep.cluster import (
+    ClusterView,
+    SharedStorageError,
+    check_nodes,
+    inspect_cluster,
+    network_filesystem,
+    tracking_uri_problem,
+)
 from seedgrpo.sweep.console import SweepConsole, TrialRow
 from seedgrpo.sweep.layout import SweepDir, SweepNotFound, SweepRecord, config_fingerprint
 from seedgrpo.sweep.space import SweepSpace
@@ -180,26 +188,48 @@ def check_capacity(configs: Sequence[ExperimentConfig], cluster: dict[str, float
                              f"{have:g} in all; {hint}", bad_input=True)
 
 
-# -- the run ----------------------------------------------------------------------------------
-def _start_ray(options: SweepOptions, configs: Sequence[ExperimentConfig]) -> bool:
-    """Start or join Ray; returns whether it is ours to stop."""
+# -- the run ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RayStart:
+    """The Ray this sweep runs on: whether it is ours to stop, and what the cluster is."""
+
+    ours: bool
+    cluster: ClusterView | None = None  # set when the sweep joined a cluster (--address)
+
+
+def _start_ray(options: SweepOptions, configs: Sequence[ExperimentConfig],
+               tracking_uri: str | None) -> RayStart:
+    """Start a local Ray, or join a cluster and refuse what its nodes could not share."""
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     # eval metrics come every eval.every_steps steps, not in every result: ASHA and Optuna
     # read the results that have them (Tune's strict check would fail the others)
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if options.address:
         ray.init(address=options.address, log_to_driver=options.verbose > 0)
-        cluster = ray.cluster_resources()
         try:
-            check_capacity(configs, cluster, local=False)
-        except SweepError as err:
-            logger.warning("%s; waiting for the autoscaler to add nodes", err)
-            print(f"note: {err}; trials wait until the cluster grows", file=sys.stderr)
-        return False
+            view = inspect_cluster()
+            print(f"Ray cluster at {options.address}: {view.describe()}", flush=True)
+            if view.multi_node and (problem := tracking_uri_problem(tracking_uri)):
+                raise SweepError(problem, bad_input=True)
+            try:
+                check_capacity(configs, ray.cluster_resources(), local=not view.autoscaler)
+            except SweepError as err:
+                if not view.autoscaler:  # nothing will ever join: waiting would be forever
+                    raise SweepError(f"{err} (no autoscaler runs on this cluster)",
+                                     bad_input=True) from None
+                logger.warning("%s; waiting for the autoscaler to add nodes", err)
+                print(f"note: {err}; trials wait for the autoscaler to add nodes",
+                      file=sys.stderr, flush=True)
+        except BaseException:
+            ray.shutdown()  # disconnects this driver only; the cluster stays up
+            raise
+        return RayStart(ours=False, cluster=view)
+    # our own Ray on this machine: no token (Ray 2.60 would write ~/.ray/auth_token); a
+    # cluster's auth mode is the cluster's, so it is left alone above
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(address="local", num_cpus=options.num_cpus or os.cpu_count() or 1,
              include_dashboard=False, log_to_driver=options.verbose > 0,
              logging_level=logging.INFO if options.verbose else logging.WARNING)
@@ -208,7 +238,28 @@ def _start_ray(options: SweepOptions, configs: Sequence[ExperimentConfig]) -> bo
     except SweepError:
         ray.shutdown()
         raise
-    return True
+    return RayStart(ours=True)
+
+
+def _check_shared(sweep: SweepDir, record: SweepRecord, cluster: ClusterView,
+                  resumed: bool) -> None:
+    """On a multi-node cluster: the sweep directory and the tracking server, from every node.
+
+    A new sweep directory that fails the check is removed again (it holds nothing yet).
+    """
+    import shutil
+
+    fs_type = network_filesystem(sweep.root)
+    if fs_type is None and cluster.autoscaler:
+        print(f"note: {sweep.root} is on a local filesystem; nodes the autoscaler adds must "
+              "share it (their trials fail at once if they do not)", file=sys.stderr, flush=True)
+    try:
+        count = check_nodes(sweep.root, record.mlflow_uri)
+    except SharedStorageError as err:
+        if not resumed:
+            shutil.rmtree(sweep.root, ignore_errors=True)
+        raise SweepError(str(err), bad_input=True) from None
+    logger.info("sweep directory and tracking server reachable from %d node(s)", count)
 
 
 class _TrialNamer:
@@ -277,7 +328,23 @@ def run_sweep(loaded: LoadedExperiment, trials: Sequence[Trial], overrides: Sequ
     cfg = loaded.config
     space = SweepSpace.from_trials(cfg, trials)
     check_before_ray(space)
+    uri = cfg.tracking.mlflow_uri
+    ray_start = _start_ray(options, space.all_configs(), uri)
+    try:
+        return _run_on_ray(loaded, space, trials, overrides, options, ray_start)
+    finally:
+        import ray
+
+        ray.shutdown()  # stops our local Ray; on a cluster, only disconnects this driver
+
+
+def _run_on_ray(loaded: LoadedExperiment, space: SweepSpace, trials: Sequence[Trial],
+                overrides: Sequence[str], options: SweepOptions,
+                ray_start: RayStart) -> SweepOutcome:
+    cfg = loaded.config
     sweep, record, resumed = prepare_sweep_dir(loaded, overrides, options)
+    if ray_start.cluster is not None and ray_start.cluster.multi_node:
+        _check_shared(sweep, record, ray_start.cluster, resumed)
     found, missing = optional_benchmarks_found(cfg)
     if found or missing:
         print(f"optional benchmarks: {', '.join(found) or 'none'} found"
@@ -310,7 +377,6 @@ def run_sweep(loaded: LoadedExperiment, trials: Sequence[Trial], overrides: Sequ
     if record.mlflow_uri:
         print(f"MLflow: {record.mlflow_uri}, experiment '{record.experiment_name}', parent run "
               f"{record.parent_run_id}", flush=True)
-    ours = _start_ray(options, space.all_configs())
     outcome = SweepOutcome(sweep, record)
     try:
         tuner = _build_tuner(space, cfg, context, sweep, resumed)
@@ -337,10 +403,6 @@ def run_sweep(loaded: LoadedExperiment, trials: Sequence[Trial], overrides: Sequ
     finally:
         outcome.rows = list(console.rows.values())
         _finish(sweep, record, parent, options, outcome, cfg)
-        if ours:
-            import ray
-
-            ray.shutdown()
     console.print_table()
     return outcome
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seedgrpo.sweep.cluster import check_trial_node
 from seedgrpo.sweep.layout import SweepDir, read_json, write_json
 from seedgrpo.sweep.space import SweepSpace
 from seedgrpo.sweep.tracking import ChildRun
@@ -57,6 +58,7 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
 
     from seedgrpo.runtime.trial import TrialRunner
 
+    check_trial_node(Path(context.sweep_dir))  # a node added after the sweep's own check
     trial_id = tune.get_context().get_trial_id() or ""
     trial = context.space.resolve(config, trial_id)
     cfg = trial.config

@@ -1,0 +1,219 @@
+"""What a sweep checks when it joins a Ray cluster: can every node reach what trials share?
+
+On one machine everything is shared by construction. On a cluster a trial may run on any node,
+including nodes the autoscaler has not started yet, so two things must be reachable from all
+of them: the MLflow tracking store (a SQLite file or ``http://127.0.0.1`` on the head would
+silently split the sweep into per-node copies, or fail) and the sweep directory (Tune state,
+checkpoints, ``result.json``). A sweep refuses to start when either is not, with a message that
+says what to use instead; a trial that lands on a node where the sweep directory is missing
+fails at once with the same advice (``check_trial_node``).
+
+The URI rules are pure functions (tested exactly); the node checks run one tiny Ray task
+pinned to each alive node.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["ClusterView", "SharedStorageError", "inspect_cluster", "tracking_uri_problem",
+           "check_nodes", "check_trial_node", "network_filesystem", "SHARED_MARKER"]
+
+logger = logging.getLogger(__name__)
+
+SHARED_MARKER = "sweep.json"  # written by the driver before any trial starts
+# the MLflow URI schemes whose host is a database server (SQLAlchemy stores)
+_DB_SCHEMES = ("postgresql", "mysql", "mssql")
+# filesystems that other machines can see (/proc/mounts types)
+_NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "lustre", "gpfs", "ceph", "glusterfs",
+               "beegfs", "9p", "fuse.s3fs", "fuse.gcsfuse", "fuse.juicefs", "fuse.sshfs",
+               "fuse.mountpoint-s3", "fuse.goofys", "efs")
+
+
+class SharedStorageError(Exception):
+    """The tracking store or the sweep directory is not reachable from every node."""
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """The cluster as the driver sees it when the sweep starts."""
+
+    node_hosts: tuple[str, ...]  # the IP address of each alive node
+    driver_host: str
+    autoscaler: bool  # an autoscaler may add nodes (on other hosts) later
+
+    @property
+    def multi_node(self) -> bool:
+        """Whether a trial may run on another machine than this one, now or later.
+
+        >>> ClusterView(("10.0.0.1",), "10.0.0.1", autoscaler=False).multi_node
+        False
+        >>> ClusterView(("10.0.0.1", "10.0.0.2"), "10.0.0.1", autoscaler=False).multi_node
+        True
+        >>> ClusterView(("10.0.0.1",), "10.0.0.1", autoscaler=True).multi_node
+        True
+        """
+        return self.autoscaler or bool(set(self.node_hosts) - {self.driver_host})
+
+    def describe(self) -> str:
+        hosts = len(set(self.node_hosts))
+        text = f"{len(self.node_hosts)} node(s) on {hosts} host(s)"
+        return text + (", autoscaling" if self.autoscaler else "")
+
+
+def _loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8, ::1, 0.0.0.0: addresses that mean "this machine"."""
+    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def tracking_uri_problem(uri: str | None) -> str | None:
+    """Why ``uri`` cannot be shared by the nodes of a cluster, or None when it can.
+
+    >>> tracking_uri_problem("http://10.0.0.5:5000") is None
+    True
+    >>> tracking_uri_problem("sqlite:///mlflow.db")[:40]
+    'tracking.mlflow_uri sqlite:///mlflow.db '
+    >>> "this machine only" in tracking_uri_problem("http://127.0.0.1:5000")
+    True
+    >>> tracking_uri_problem("postgresql+psycopg://u@db.internal/mlflow") is None
+    True
+    >>> tracking_uri_problem(None) is None
+    True
+    """
+    if uri is None:
+        return None
+    use = ("use an MLflow server that every node reaches, e.g. http://HEAD_IP:5000 "
+           "(docker/compose.yaml runs one on PostgreSQL): set tracking.mlflow_uri or "
+           "$MLFLOW_TRACKING_URI")
+    parts = urlsplit(uri)
+    scheme = parts.scheme.split("+")[0].lower()
+    if scheme in ("", "file", "sqlite"):
+        return (f"tracking.mlflow_uri {uri} is a file on this machine: trials on other nodes "
+                f"would write to their own copies or fail; {use}")
+    if scheme in ("http", "https", *_DB_SCHEMES) and parts.hostname and \
+            _loopback(parts.hostname):
+        return (f"tracking.mlflow_uri {uri} names this machine only ({parts.hostname}): other "
+                f"nodes cannot reach it; {use}")
+    return None
+
+
+def network_filesystem(path: Path) -> str | None:
+    """The type of the network filesystem ``path`` lives on, or None for a local one (Linux
+    /proc/mounts; None where that cannot be read)."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    best, best_type = "", None
+    target = str(path.resolve())
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point, fs_type = fields[1], fields[2]
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, best_type = point, fs_type
+    if best_type and (best_type in _NETWORK_FS or best_type.startswith("fuse.")):
+        return best_type
+    return None
+
+
+def inspect_cluster() -> ClusterView:
+    """The alive nodes, this driver's host, and whether an autoscaler runs (Ray must be up)."""
+    import ray
+
+    hosts = tuple(n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive"))
+    return ClusterView(hosts, ray.util.get_node_ip_address(), _autoscaler_running())
+
+
+def _autoscaler_running() -> bool:
+    """The v1 autoscaler publishes its status in the GCS key-value store; v2 announces itself
+    there too. Either means nodes may come and go."""
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    try:
+        if _internal_kv_get("__autoscaling_status"):
+            return True
+        from ray.autoscaler.v2.utils import is_autoscaler_v2
+
+        return bool(is_autoscaler_v2(fetch_from_server=True))
+    except Exception as err:  # noqa: BLE001 - an old or odd GCS: say so, assume none
+        logger.warning("could not tell whether an autoscaler runs (%s): assuming none", err)
+        return False
+
+
+def _probe(marker: str, tracking_uri: str | None) -> dict[str, Any]:
+    """Run on one node: is the sweep directory there, and does the tracking server answer?"""
+    import urllib.request
+
+    found: dict[str, Any] = {"host": socket.gethostname(), "marker": os.path.isfile(marker),
+                             "tracking": None}
+    if tracking_uri and urlsplit(tracking_uri).scheme in ("http", "https"):
+        try:
+            with urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=10):
+                pass
+        except Exception as err:  # noqa: BLE001 - any failure is the answer
+            found["tracking"] = f"{type(err).__name__}: {err}"
+    return found
+
+
+def check_nodes(sweep_root: Path, tracking_uri: str | None, *, timeout_s: float = 120.0,
+                node_ids: Sequence[str] | None = None) -> int:
+    """Check from every alive node that the sweep directory is visible and the tracking server
+    answers; raises ``SharedStorageError`` naming the nodes that fail. Returns the node count.
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    if node_ids is None:
+        node_ids = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
+    probe = ray.remote(num_cpus=0, max_retries=0)(_probe)
+    marker = str(sweep_root / SHARED_MARKER)
+    refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+            .remote(marker, tracking_uri) for node in node_ids]
+    try:
+        answers = ray.get(refs, timeout=timeout_s)
+    except ray.exceptions.GetTimeoutError:
+        raise SharedStorageError(f"the check of the sweep directory and the tracking server "
+                                 f"did not finish on every node in {timeout_s:g} s") from None
+    missing = [a["host"] for a in answers if not a["marker"]]
+    if missing:
+        raise SharedStorageError(
+            f"the sweep directory {sweep_root} is not visible on node(s) "
+            f"{', '.join(sorted(set(missing)))}: checkpoints and Tune state must be on a "
+            "directory every node shares; set tracking.output_dir or $SEEDGRPO_OUTPUT_DIR to "
+            "a shared filesystem (NFS, EFS, Filestore, or a bucket mounted with s3fs/gcsfuse)")
+    unreachable = {a["host"]: a["tracking"] for a in answers if a["tracking"]}
+    if unreachable:
+        host, why = next(iter(unreachable.items()))
+        raise SharedStorageError(
+            f"the MLflow server {tracking_uri} does not answer from node(s) "
+            f"{', '.join(sorted(unreachable))} ({host}: {why}); start it where every node "
+            "reaches it (bind it to 0.0.0.0 and allow the nodes' addresses), or fix "
+            "tracking.mlflow_uri / $MLFLOW_TRACKING_URI")
+    return len(node_ids)
+
+
+def check_trial_node(sweep_root: Path) -> None:
+    """Called by each trial on its node before anything else: a node the autoscaler added
+    after the sweep started was never checked, so its trial checks for itself."""
+    if not (sweep_root / SHARED_MARKER).is_file():
+        raise SharedStorageError(
+            f"the sweep directory {sweep_root} is not visible on node {socket.gethostname()}: "
+            "tracking.output_dir (or $SEEDGRPO_OUTPUT_DIR) must be a directory every node of "
+            "the cluster shares (NFS, EFS, Filestore, or a bucket mounted with s3fs/gcsfuse)")
