@@ -211,6 +211,17 @@ search_space:
         "trials"][0]["eval/heldout/pass_at_1"])
 
 
+def _monitor_reported() -> bool:
+    """Until the head's monitor has reported once, a sweep cannot tell a plain Ray from an
+    autoscaling one, and takes the safe side (autoscaling): wait for that first report."""
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    from seedgrpo.sweep.cluster import readonly_autoscaler
+
+    status = _internal_kv_get("__autoscaling_status")
+    return bool(status) and readonly_autoscaler(json.loads(status))
+
+
 def test_address_joins_a_running_cluster_and_leaves_it_running(tmp_path: Path,
                                                                model_cache: Path) -> None:
     import ray
@@ -224,8 +235,15 @@ search_space:
                        log_to_driver=False)
     try:
         address = context.address_info["address"]
+        _wait_for(_monitor_reported, 60, "Ray's monitor to report its (read-only) provider")
+        # one host, no autoscaler: a trial that can never fit is refused, not waited for
+        refused = run_cli("seedgrpo-sweep", str(experiment), "--address", address, "--set",
+                          "resources.learner_rank.gpus=1", cwd=tmp_path)
+        assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-3000:]
+        assert "needs GPU 1" in refused.stderr and "no autoscaler" in refused.stderr
         out = run_cli("seedgrpo-sweep", str(experiment), "--address", address, cwd=tmp_path)
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
+        assert "1 node(s) on 1 host(s)" in out.stdout  # one host: the SQLite file is fine
         assert "DONE" in out.stdout
         # the cluster the sweep joined is still up, with its resources back
         _wait_for(lambda: ray.available_resources().get("CPU") == 2.0, 60,

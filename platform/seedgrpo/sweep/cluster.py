@@ -15,6 +15,7 @@ pinned to each alive node.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 import socket
@@ -25,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["ClusterView", "SharedStorageError", "inspect_cluster", "tracking_uri_problem",
+           "readonly_autoscaler",
            "check_nodes", "check_trial_node", "network_filesystem", "SHARED_MARKER"]
 
 logger = logging.getLogger(__name__)
@@ -94,8 +96,8 @@ def tracking_uri_problem(uri: str | None) -> str | None:
     >>> tracking_uri_problem(None) is None
     True
     """
-    if uri is None:
-        return None
+    if uri is None or uri.split(":")[0] in ("databricks", "databricks-uc", "uc"):
+        return None  # hosted tracking: reachable wherever the credentials are
     use = ("use an MLflow server that every node reaches, e.g. http://HEAD_IP:5000 "
            "(docker/compose.yaml runs one on PostgreSQL): set tracking.mlflow_uri or "
            "$MLFLOW_TRACKING_URI")
@@ -111,16 +113,25 @@ def tracking_uri_problem(uri: str | None) -> str | None:
     return None
 
 
-def network_filesystem(path: Path) -> str | None:
-    """The type of the network filesystem ``path`` lives on, or None for a local one (Linux
-    /proc/mounts; None where that cannot be read)."""
-    try:
-        mounts = Path("/proc/mounts").read_text().splitlines()
-    except OSError:
-        return None
+def network_filesystem(path: Path, mounts: str | None = None) -> str | None:
+    """The type of the network filesystem ``path`` lives on, or None for a local one.
+
+    ``mounts`` is the text of /proc/mounts (read when not given; None where it cannot be).
+
+    >>> table = "overlay / overlay rw 0 0\\nfs-1.efs:/ /mnt/shared nfs4 rw 0 0\\n"
+    >>> network_filesystem(Path("/mnt/shared/runs"), table)
+    'nfs4'
+    >>> network_filesystem(Path("/home/ray/runs"), table) is None
+    True
+    """
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text()
+        except OSError:
+            return None
     best, best_type = "", None
     target = str(path.resolve())
-    for line in mounts:
+    for line in mounts.splitlines():
         fields = line.split()
         if len(fields) < 3:
             continue
@@ -142,19 +153,40 @@ def inspect_cluster() -> ClusterView:
 
 
 def _autoscaler_running() -> bool:
-    """The v1 autoscaler publishes its status in the GCS key-value store; v2 announces itself
-    there too. Either means nodes may come and go."""
+    """Whether an autoscaler with node types of its own runs (Ray must be up).
+
+    Every Ray head runs the v1 monitor; without a cluster config it uses a read-only provider
+    that only mirrors the nodes it sees. Its status (in the GCS key-value store) tells the two
+    apart. A cluster on autoscaler v2 (KubeRay can use it) is taken as autoscaling.
+    """
     from ray.experimental.internal_kv import _internal_kv_get
 
     try:
-        if _internal_kv_get("__autoscaling_status"):
-            return True
+        status = _internal_kv_get("__autoscaling_status")
+        if status:
+            return not readonly_autoscaler(json.loads(status))
         from ray.autoscaler.v2.utils import is_autoscaler_v2
 
         return bool(is_autoscaler_v2(fetch_from_server=True))
     except Exception as err:  # noqa: BLE001 - an old or odd GCS: say so, assume none
         logger.warning("could not tell whether an autoscaler runs (%s): assuming none", err)
         return False
+
+
+def readonly_autoscaler(status: dict[str, Any]) -> bool:
+    """True when the v1 monitor's status is that of the read-only provider, whose node types
+    are ``node_<node id>`` (one per node, mirrored); not yet known counts as autoscaling, the
+    safe side.
+
+    >>> readonly_autoscaler({"autoscaler_report": {"node_type_mapping": {"ab": "node_ab"}}})
+    True
+    >>> readonly_autoscaler({"autoscaler_report": {"node_type_mapping": {"ab": "gpu_a100"}}})
+    False
+    >>> readonly_autoscaler({"autoscaler_report": {}})
+    False
+    """
+    mapping = (status.get("autoscaler_report") or {}).get("node_type_mapping") or {}
+    return bool(mapping) and all(kind == f"node_{node}" for node, kind in mapping.items())
 
 
 def _probe(marker: str, tracking_uri: str | None) -> dict[str, Any]:
