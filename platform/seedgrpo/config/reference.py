@@ -7,6 +7,7 @@ test fails when docs/CONFIG.md is out of date. Regenerate with ``make docs`` or
 
 from __future__ import annotations
 
+import os
 import typing
 from typing import Any, Literal
 
@@ -15,7 +16,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from seedgrpo.config.overrides import strip_optional
-from seedgrpo.config.schema import ExperimentConfig
+from seedgrpo.config.schema import MLFLOW_URI_ENV, OUTPUT_DIR_ENV, ExperimentConfig
 
 __all__ = ["render_reference"]
 
@@ -91,7 +92,12 @@ def _section(model: type[BaseModel], instance: BaseModel, prefix: str, out: list
 def render_reference() -> str:
     """The whole reference as Markdown."""
     out = [_HEADER]
-    _section(ExperimentConfig, ExperimentConfig(), "", out)
+    saved = {name: os.environ.pop(name, None) for name in (MLFLOW_URI_ENV, OUTPUT_DIR_ENV)}
+    try:  # the built-in defaults, not this shell's environment defaults
+        defaults = ExperimentConfig()
+    finally:
+        os.environ.update({k: v for k, v in saved.items() if v is not None})
+    _section(ExperimentConfig, defaults, "", out)
     return "\n".join(out).rstrip() + "\n"
 
 
