@@ -105,7 +105,11 @@ def _run(args: argparse.Namespace, loaded, trials) -> int:
     if outcome.report_dir is not None:
         print(f"report: {outcome.report_dir / 'report.md'}")
     if record.mlflow_uri:
-        print(f"compare the trials: mlflow ui --backend-store-uri {record.mlflow_uri}")
+        if record.mlflow_uri.startswith(("http://", "https://")):  # a server: its own UI
+            print(f"compare the trials: {record.mlflow_uri} (experiment "
+                  f"'{record.experiment_name}')")
+        else:
+            print(f"compare the trials: mlflow ui --backend-store-uri {record.mlflow_uri}")
     return EXIT_FAILED if outcome.errors else 0
 
 

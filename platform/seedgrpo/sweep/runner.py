@@ -33,6 +33,7 @@ from seedgrpo.sweep.space import SweepSpace
 from seedgrpo.sweep.trainable import STEP_KEY, SweepContext, read_result, run_trial
 
 __all__ = ["SweepOptions", "SweepError", "SweepOutcome", "run_sweep", "check_capacity",
+           "capacity_shortfall",
            "prepare_sweep_dir", "check_before_ray"]
 
 logger = logging.getLogger(__name__)
@@ -155,12 +156,28 @@ def prepare_sweep_dir(loaded: LoadedExperiment, overrides: Sequence[str],
 
 
 # -- capacity ---------------------------------------------------------------------------------
+def capacity_shortfall(configs: Sequence[ExperimentConfig], cluster: dict[str, float]
+                       ) -> tuple[str, float, float] | None:
+    """The first resource a trial needs more of than ``cluster`` has in all:
+    (name, needed, available), or None when every trial fits.
+
+    >>> capacity_shortfall([ExperimentConfig()], {"CPU": 8.0}) is None
+    True
+    >>> capacity_shortfall([ExperimentConfig()], {"CPU": 1.0})
+    ('CPU', 2.0, 1.0)
+    """
+    for cfg in configs:
+        for name, amount in total_resources(cfg).items():
+            have = cluster.get(name, 0.0)
+            if amount > have + 1e-9:
+                return name, amount, have
+    return None
+
+
 def check_capacity(configs: Sequence[ExperimentConfig], cluster: dict[str, float], *,
                    local: bool) -> None:
-    """Refuse a trial that asks for more than the cluster has in total.
-
-    Locally nothing will ever join, so a trial that does not fit is an error; on a cluster an
-    autoscaler may add nodes, so the caller only warns.
+    """Refuse a trial that asks for more than the cluster has in total: on a Ray that no node
+    will ever join, waiting for resources would be waiting forever.
 
     >>> check_capacity([ExperimentConfig()], {"CPU": 2.0}, local=True)
     >>> try:
@@ -169,23 +186,23 @@ def check_capacity(configs: Sequence[ExperimentConfig], cluster: dict[str, float
     ...     print(str(err)[:56])
     a trial needs CPU 2 but this Ray has CPU 1 in all; lower
     """
-    for cfg in configs:
-        for name, amount in total_resources(cfg).items():
-            have = cluster.get(name, 0.0)
-            if amount <= have + 1e-9:
-                continue
-            if name == "CPU":
-                hint = (f"lower resources.*.cpus, rollout.num_workers or learner.num_ranks, "
-                        f"or start with --num-cpus {math.ceil(amount)} to share the cores "
-                        "(slower), or run on a bigger cluster with --address")
-            elif name == "GPU":
-                hint = ("set resources.*.gpus to 0 to run on CPU, or run on a cluster with "
-                        "GPUs (--address)")
-            else:
-                hint = "start Ray with that custom resource, or remove it from resources.*.custom"
-            where = "this Ray" if local else "the cluster now"
-            raise SweepError(f"a trial needs {name} {amount:g} but {where} has {name} "
-                             f"{have:g} in all; {hint}", bad_input=True)
+    short = capacity_shortfall(configs, cluster)
+    if short is None:
+        return
+    name, amount, have = short
+    if name == "CPU":
+        hint = "lower resources.*.cpus, rollout.num_workers or learner.num_ranks"
+        hint += (f", or start with --num-cpus {math.ceil(amount)} to share the cores (slower), "
+                 "or run on a bigger cluster with --address") if local else \
+            ", or add nodes with more CPUs"
+    elif name == "GPU":
+        hint = ("set resources.*.gpus to 0 to run on CPU, or run on a cluster with GPUs "
+                "(--address)")
+    else:
+        hint = "start Ray with that custom resource, or remove it from resources.*.custom"
+    where = "this Ray" if local else "the cluster"
+    raise SweepError(f"a trial needs {name} {amount:g} but {where} has {name} {have:g} in "
+                     f"all; {hint}", bad_input=True)
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -214,15 +231,19 @@ def _start_ray(options: SweepOptions, configs: Sequence[ExperimentConfig],
             print(f"Ray cluster at {options.address}: {view.describe()}", flush=True)
             if view.multi_node and (problem := tracking_uri_problem(tracking_uri)):
                 raise SweepError(problem, bad_input=True)
-            try:
-                check_capacity(configs, ray.cluster_resources(), local=not view.autoscaler)
-            except SweepError as err:
-                if not view.autoscaler:  # nothing will ever join: waiting would be forever
+            if view.autoscaler:
+                short = capacity_shortfall(configs, ray.cluster_resources())
+                if short is not None:
+                    name, amount, have = short
+                    print(f"note: a trial needs {name} {amount:g} and the cluster has "
+                          f"{have:g} now: trials wait for the autoscaler to add nodes",
+                          file=sys.stderr, flush=True)
+            else:
+                try:
+                    check_capacity(configs, ray.cluster_resources(), local=False)
+                except SweepError as err:  # no node will ever join: waiting would be forever
                     raise SweepError(f"{err} (no autoscaler runs on this cluster)",
                                      bad_input=True) from None
-                logger.warning("%s; waiting for the autoscaler to add nodes", err)
-                print(f"note: {err}; trials wait for the autoscaler to add nodes",
-                      file=sys.stderr, flush=True)
         except BaseException:
             ray.shutdown()  # disconnects this driver only; the cluster stays up
             raise
