@@ -16,7 +16,7 @@ from seedgrpo.sweep.cluster import (
     network_filesystem,
     tracking_uri_problem,
 )
-from seedgrpo.sweep.runner import SweepError, check_capacity
+from seedgrpo.sweep.runner import SweepError, check_capacity, one_node_shortfall
 
 
 @pytest.mark.parametrize("uri", [
@@ -93,3 +93,44 @@ def test_a_custom_resource_no_node_has_is_explained() -> None:
         {"resources": {"learner_rank": {"cpus": 0.5, "custom": {"gpu_a100_80g": 1}}}})
     with pytest.raises(SweepError, match="gpu_a100_80g 2 but this Ray has gpu_a100_80g 0"):
         check_capacity([cfg], {"CPU": 8.0}, local=True)
+
+
+def _strict(**resources: object) -> ExperimentConfig:
+    return ExperimentConfig.model_validate(
+        {"resources": {"placement_strategy": "STRICT_PACK", **resources}})
+
+
+def test_a_strict_pack_trial_must_fit_one_node_of_a_fixed_cluster() -> None:
+    """Two 1-CPU nodes hold the default trial's 2 CPUs in all, but not on one node."""
+    with pytest.raises(SweepError, match="needs CPU 2 on one node .* largest node has CPU 1"):
+        check_capacity([_strict()], {"CPU": 2.0}, local=False, nodes=[{"CPU": 1.0}] * 2)
+    check_capacity([_strict()], {"CPU": 3.0}, local=False, nodes=[{"CPU": 1.0}, {"CPU": 2.0}])
+    # PACK spans nodes: the same cluster is enough
+    check_capacity([ExperimentConfig()], {"CPU": 2.0}, local=False, nodes=[{"CPU": 1.0}] * 2)
+
+
+def test_the_one_node_check_names_what_the_closest_node_lacks() -> None:
+    cfg = _strict(learner_rank={"cpus": 0.5, "gpus": 1})
+    nodes = [{"CPU": 8.0}, {"CPU": 1.0, "GPU": 2.0}]
+    problem = one_node_shortfall([cfg], nodes)
+    assert problem is not None and "GPU 2 on one node" in problem
+    assert one_node_shortfall([cfg], [{"CPU": 2.0, "GPU": 2.0}]) is None
+    assert one_node_shortfall([ExperimentConfig()], nodes) is None  # PACK: never checked
+
+
+@pytest.mark.parametrize("strategy", ["PACK", "STRICT_PACK", "SPREAD"])
+def test_each_trial_asks_ray_for_its_placement_strategy(strategy: str) -> None:
+    """The placement group Tune creates for a trial carries the config's strategy."""
+    from seedgrpo.config import Trial
+    from seedgrpo.sweep.space import TRIAL_KEY, SweepSpace
+
+    cfg = ExperimentConfig.model_validate({"resources": {"placement_strategy": strategy}})
+    space = SweepSpace.from_trials(cfg, [Trial(0, "base", {}, cfg)])
+    pgf = space.resources({TRIAL_KEY: 0})
+    assert pgf.strategy == strategy
+    assert len(pgf.bundles) == 5
+
+
+def test_an_unknown_placement_strategy_names_the_choices() -> None:
+    with pytest.raises(ValidationError, match="STRICT_PACK"):
+        ExperimentConfig.model_validate({"resources": {"placement_strategy": "pack"}})

@@ -35,6 +35,8 @@ def render_trial_table(loaded: LoadedExperiment, trials: Sequence[Trial]) -> str
         f"{loaded.label}: experiment '{cfg.tracking.experiment_name}', {tune.search_alg} search, "
         f"{tune.scheduler} scheduler, metric {tune.metric} ({tune.mode}), "
         f"{len(trial_bundles(cfg))} bundles per trial"
+        + ("" if cfg.resources.placement_strategy == "PACK"
+           else f" ({cfg.resources.placement_strategy})")
     )
     keys = list(cfg.search_space)
     if trials and "train.seed" in trials[0].params and "train.seed" not in keys:

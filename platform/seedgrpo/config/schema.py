@@ -147,6 +147,14 @@ class ResourcesConfig(Section):
         default_factory=lambda: ResourceSpec(cpus=0.5),
         description="Each DeepSpeed learner rank; learner.num_ranks of them.",
     )
+    placement_strategy: Literal["PACK", "STRICT_PACK", "SPREAD"] = Field(
+        "PACK",
+        description="How Ray places a trial's bundles. PACK: on as few nodes as fit, split "
+        "over several when no node has room for all. STRICT_PACK: all on one node (NVLink "
+        "between the learner ranks; the autoscaler adds one whole node per pending trial), "
+        "so a trial larger than every node type never starts. SPREAD: over as many nodes as "
+        "possible.",
+    )
 
 
 MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"

@@ -186,7 +186,8 @@ class TrialRunner:
         pg = get_current_placement_group()
         owned = pg is None or len(pg.bundle_specs) != len(bundles)
         if owned:  # seedgrpo-train; under Tune the trial's group exists (never nest one)
-            pg = placement_group([b.resources for b in bundles], strategy="PACK")
+            pg = placement_group([b.resources for b in bundles],
+                                 strategy=cfg.resources.placement_strategy)
             if not pg.wait(self.timeout_s):
                 remove_placement_group(pg)
                 raise TrialError(f"the cluster cannot provide this trial's resources "

@@ -33,7 +33,7 @@ from seedgrpo.sweep.space import SweepSpace
 from seedgrpo.sweep.trainable import STEP_KEY, SweepContext, read_result, run_trial
 
 __all__ = ["SweepOptions", "SweepError", "SweepOutcome", "run_sweep", "check_capacity",
-           "capacity_shortfall",
+           "capacity_shortfall", "one_node_shortfall",
            "prepare_sweep_dir", "check_before_ray"]
 
 logger = logging.getLogger(__name__)
@@ -174,8 +174,38 @@ def capacity_shortfall(configs: Sequence[ExperimentConfig], cluster: dict[str, f
     return None
 
 
+def one_node_shortfall(configs: Sequence[ExperimentConfig],
+                       nodes: Sequence[dict[str, float]]) -> str | None:
+    """For a STRICT_PACK trial (all bundles on one node): why no node of ``nodes`` (each
+    node's total resources) can hold it, or None when one can or no trial is STRICT_PACK.
+
+    >>> from seedgrpo.config.schema import ResourcesConfig
+    >>> cfg = ExperimentConfig(resources=ResourcesConfig(placement_strategy="STRICT_PACK"))
+    >>> problem = one_node_shortfall([cfg], [{"CPU": 1.0}, {"CPU": 1.0}])
+    >>> problem.startswith("a trial needs CPU 2 on one node"), problem.endswith("has CPU 1")
+    (True, True)
+    >>> one_node_shortfall([cfg], [{"CPU": 1.0}, {"CPU": 4.0}]) is None
+    True
+    """
+    for cfg in configs:
+        if cfg.resources.placement_strategy != "STRICT_PACK":
+            continue
+        need = total_resources(cfg)
+
+        def lacking(node: dict[str, float], need: dict[str, float] = need) -> list[str]:
+            return [n for n, amount in need.items() if amount > node.get(n, 0.0) + 1e-9]
+
+        if not nodes or all(lacking(node) for node in nodes):
+            best = min(nodes, key=lambda node: len(lacking(node))) if nodes else {}
+            have = ", ".join(f"{n} {best.get(n, 0.0):g}" for n in lacking(best))
+            want = ", ".join(f"{n} {need[n]:g}" for n in lacking(best))
+            return (f"a trial needs {want} on one node (resources.placement_strategy "
+                    f"STRICT_PACK) and the largest node has {have}")
+    return None
+
+
 def check_capacity(configs: Sequence[ExperimentConfig], cluster: dict[str, float], *,
-                   local: bool) -> None:
+                   local: bool, nodes: Sequence[dict[str, float]] | None = None) -> None:
     """Refuse a trial that asks for more than the cluster has in total: on a Ray that no node
     will ever join, waiting for resources would be waiting forever.
 
@@ -188,6 +218,10 @@ def check_capacity(configs: Sequence[ExperimentConfig], cluster: dict[str, float
     """
     short = capacity_shortfall(configs, cluster)
     if short is None:
+        problem = one_node_shortfall(configs, nodes) if nodes is not None else None
+        if problem:
+            raise SweepError(f"{problem}; use resources.placement_strategy PACK to let a trial "
+                             "span nodes, or add a bigger node", bad_input=True)
         return
     name, amount, have = short
     if name == "CPU":
@@ -231,6 +265,7 @@ def _start_ray(options: SweepOptions, configs: Sequence[ExperimentConfig],
             print(f"Ray cluster at {options.address}: {view.describe()}", flush=True)
             if view.multi_node and (problem := tracking_uri_problem(tracking_uri)):
                 raise SweepError(problem, bad_input=True)
+            nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
             if view.autoscaler:
                 short = capacity_shortfall(configs, ray.cluster_resources())
                 if short is not None:
@@ -238,9 +273,12 @@ def _start_ray(options: SweepOptions, configs: Sequence[ExperimentConfig],
                     print(f"note: a trial needs {name} {amount:g} and the cluster has "
                           f"{have:g} now: trials wait for the autoscaler to add nodes",
                           file=sys.stderr, flush=True)
+                elif problem := one_node_shortfall(configs, nodes):
+                    print(f"note: {problem} now: trials wait for the autoscaler to add one",
+                          file=sys.stderr, flush=True)
             else:
                 try:
-                    check_capacity(configs, ray.cluster_resources(), local=False)
+                    check_capacity(configs, ray.cluster_resources(), local=False, nodes=nodes)
                 except SweepError as err:  # no node will ever join: waiting would be forever
                     raise SweepError(f"{err} (no autoscaler runs on this cluster)",
                                      bad_input=True) from None

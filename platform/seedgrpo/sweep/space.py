@@ -86,7 +86,8 @@ class SweepSpace:
         from ray.tune import PlacementGroupFactory
 
         cfg = self.resolve(config).config
-        return PlacementGroupFactory([b.resources for b in trial_bundles(cfg)], strategy="PACK")
+        return PlacementGroupFactory([b.resources for b in trial_bundles(cfg)],
+                                     strategy=cfg.resources.placement_strategy)
 
     def all_configs(self) -> list[ExperimentConfig]:
         """Every config the sweep may run (for Optuna: the base, whose resources all share)."""
