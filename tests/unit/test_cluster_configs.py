@@ -185,7 +185,12 @@ def test_every_node_gets_the_environment_the_sweep_checks(aws: dict) -> None:
     mount = " ".join(aws["initialization_commands"])
     assert f"{EXAMPLE_VALUES['EFS_ID']}.efs.{EXAMPLE_VALUES['REGION']}.amazonaws.com:/ {SHARED}" \
         in mount
-    assert "docker login" in mount, "workers need a registry login to pull the image"
+    registry = aws["docker"]["image"].split("/")[0]
+    helper = next(c for c in aws["initialization_commands"] if "credHelpers" in c)
+    config = json.loads(re.search(r"echo '(\{.*\})'", helper).group(1))
+    assert config == {"credHelpers": {registry: "ecr-login"}}, \
+        "every pull of the image logs in to its registry with the node's role"
+    assert "amazon-ecr-credential-helper" in mount
     for commands in (aws["head_start_ray_commands"], aws["worker_start_ray_commands"]):
         start = next(c for c in commands if "ray start" in c)
         assert start.startswith(". ~/.seedgrpo.env"), "Ray's processes must see the env file"

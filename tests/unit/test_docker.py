@@ -178,13 +178,17 @@ def test_gpu_image_installs_the_vllm_extra_of_the_copied_project() -> None:
 
 @pytest.mark.parametrize("name", ["Dockerfile.cpu", "Dockerfile.gpu"])
 def test_project_images_hold_what_ray_clusters_run_in_them(name: str) -> None:
-    """Ray's cluster launcher rsyncs files into the container and the head's autoscaler
-    ssh-es to new workers from inside it; KubeRay's probes run wget; the `cluster` extra brings
+    """Ray's cluster launcher rsyncs files into the container, the head's autoscaler ssh-es
+    to new workers from inside it and `ray exec --tmux` runs tmux there; KubeRay's probes run
+    wget; the `cluster` extra brings
     Ray's dashboard (job server) and boto3 (the AWS node provider)."""
     runs = " ".join(args_of(dockerfile(name), "RUN"))
     installed = re.findall(r"apt-get install[^&]*", runs)
     packages = set(" ".join(installed).split())
-    assert {"openssh-client", "rsync", "wget"} <= packages, f"{name} apt installs {packages}"
+    assert {"openssh-client", "rsync", "tmux", "wget"} <= packages, \
+        f"{name} apt installs {packages}"
+    # login shells (`bash --login` under the launcher, `bash -lc` under KubeRay) keep the venv
+    assert "/opt/venv/bin" in runs and "/etc/profile.d/" in runs
     cluster = {Requirement(r).name for r in PYPROJECT["optional-dependencies"]["cluster"]}
     assert {"ray", "boto3"} <= cluster
     ray_extra = next(Requirement(r) for r in PYPROJECT["optional-dependencies"]["cluster"]
