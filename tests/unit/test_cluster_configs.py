@@ -298,7 +298,7 @@ def test_with_pack_four_trials_would_share_three_nodes(aws_prepared: dict) -> No
 
 
 # -- KubeRay -----------------------------------------------------------------------------------
-def rayStart_resources(group: dict) -> dict[str, float]:  # noqa: N802 (KubeRay's field name)
+def ray_start_resources(group: dict) -> dict[str, float]:
     """KubeRay's ``resources: '"{\\"name\\": 8}"'`` start parameter as a dict."""
     text = group["rayStartParams"].get("resources", '"{}"')
     assert text.startswith('"') and text.endswith('"'), \
@@ -325,7 +325,7 @@ def test_kuberay_has_the_same_node_types_with_in_tree_autoscaling(aws: dict,
         assert int(limits["nvidia.com/gpu"]) == node_type["GPU"], name
         assert container["resources"]["requests"] == limits, f"{name}: requests = limits"
         assert float(limits["cpu"]) <= node_type["CPU"], name
-        assert rayStart_resources(group) == custom_resources(node_type), name
+        assert ray_start_resources(group) == custom_resources(node_type), name
         instance = group["template"]["spec"]["nodeSelector"]["node.kubernetes.io/instance-type"]
         assert instance == types[name]["node_config"]["InstanceType"], name
 
@@ -359,7 +359,7 @@ def test_a_7b_trial_fits_one_a100_worker_in_both_configs(aws: dict, kuberay: dic
                  if g["groupName"] == "a100")
     limits = group["template"]["spec"]["containers"][0]["resources"]["limits"]
     pod = {"CPU": float(limits["cpu"]), "GPU": float(limits["nvidia.com/gpu"]),
-           **rayStart_resources(group)}
+           **ray_start_resources(group)}
     assert all(pod.get(k, 0) >= v for k, v in need.items()), (need, pod)
 
 

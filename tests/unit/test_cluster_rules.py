@@ -102,7 +102,7 @@ def _strict(**resources: object) -> ExperimentConfig:
 
 def test_a_strict_pack_trial_must_fit_one_node_of_a_fixed_cluster() -> None:
     """Two 1-CPU nodes hold the default trial's 2 CPUs in all, but not on one node."""
-    with pytest.raises(SweepError, match="needs CPU 2 on one node .* largest node has CPU 1"):
+    with pytest.raises(SweepError, match="needs CPU 2 on one node .* nearest node has CPU 1"):
         check_capacity([_strict()], {"CPU": 2.0}, local=False, nodes=[{"CPU": 1.0}] * 2)
     check_capacity([_strict()], {"CPU": 3.0}, local=False, nodes=[{"CPU": 1.0}, {"CPU": 2.0}])
     # PACK spans nodes: the same cluster is enough

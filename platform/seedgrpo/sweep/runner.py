@@ -156,6 +156,11 @@ def prepare_sweep_dir(loaded: LoadedExperiment, overrides: Sequence[str],
 
 
 # -- capacity ---------------------------------------------------------------------------------
+def _lacking(need: dict[str, float], have: dict[str, float]) -> list[str]:
+    """The resources of ``need`` that ``have`` holds less of (in ``need``'s order)."""
+    return [name for name, amount in need.items() if amount > have.get(name, 0.0) + 1e-9]
+
+
 def capacity_shortfall(configs: Sequence[ExperimentConfig], cluster: dict[str, float]
                        ) -> tuple[str, float, float] | None:
     """The first resource a trial needs more of than ``cluster`` has in all:
@@ -167,10 +172,9 @@ def capacity_shortfall(configs: Sequence[ExperimentConfig], cluster: dict[str, f
     ('CPU', 2.0, 1.0)
     """
     for cfg in configs:
-        for name, amount in total_resources(cfg).items():
-            have = cluster.get(name, 0.0)
-            if amount > have + 1e-9:
-                return name, amount, have
+        need = total_resources(cfg)
+        if lacking := _lacking(need, cluster):
+            return lacking[0], need[lacking[0]], cluster.get(lacking[0], 0.0)
     return None
 
 
@@ -191,16 +195,14 @@ def one_node_shortfall(configs: Sequence[ExperimentConfig],
         if cfg.resources.placement_strategy != "STRICT_PACK":
             continue
         need = total_resources(cfg)
-
-        def lacking(node: dict[str, float], need: dict[str, float] = need) -> list[str]:
-            return [n for n, amount in need.items() if amount > node.get(n, 0.0) + 1e-9]
-
-        if not nodes or all(lacking(node) for node in nodes):
-            best = min(nodes, key=lambda node: len(lacking(node))) if nodes else {}
-            have = ", ".join(f"{n} {best.get(n, 0.0):g}" for n in lacking(best))
-            want = ", ".join(f"{n} {need[n]:g}" for n in lacking(best))
+        # the node that lacks the fewest resources names what is missing
+        lacking, nearest = min(((_lacking(need, node), node) for node in nodes or [{}]),
+                               key=lambda pair: len(pair[0]))
+        if lacking:
+            want = ", ".join(f"{n} {need[n]:g}" for n in lacking)
+            have = ", ".join(f"{n} {nearest.get(n, 0.0):g}" for n in lacking)
             return (f"a trial needs {want} on one node (resources.placement_strategy "
-                    f"STRICT_PACK) and the largest node has {have}")
+                    f"STRICT_PACK) and the nearest node has {have}")
     return None
 
 
