@@ -11,7 +11,6 @@ import torch
 from seedgrpo.config.sections import AlgorithmConfig, ModelConfig
 from seedgrpo.learner.batch import TrainSample, collate, response_embeddings, token_logprobs
 from seedgrpo.models import load_causal_lm, resolve_model_dir
-from seedgrpo.rollout.hf_engine import HFEngine
 from seedgrpo.rollout.types import Completion
 from seedgrpo.runtime.scoring import score_group
 
@@ -46,33 +45,96 @@ def test_score_group_uses_mean_logprobs_for_rao(strict_verifier) -> None:
         0.562335, abs=1e-6)
 
 
-def test_collate_places_responses_and_masks() -> None:
+def test_collate_shares_prompts_and_aligns_responses() -> None:
     samples = [TrainSample([1, 2, 3], [4, 5], 0.5, [-0.1, -0.2]),
-               TrainSample([6], [7, 8, 9], -1.0, [-0.3, -0.4, -0.5])]
+               TrainSample([6], [7, 8, 9], -1.0, [-0.3, -0.4, -0.5]),
+               TrainSample([1, 2, 3], [9], 0.25, [-0.6])]
     batch = collate(samples, pad_id=0)
-    assert batch.input_ids.tolist() == [[1, 2, 3, 4, 5], [6, 7, 8, 9, 0]]
-    # position t predicts token t + 1: sample 0's response starts at position 2
-    assert batch.response_mask.tolist() == [[0, 0, 1, 1], [1, 1, 1, 0]]
-    assert batch.rollout_logprobs[0, 2:].tolist() == pytest.approx([-0.1, -0.2])
-    assert batch.advantages.tolist() == [0.5, -1.0]
+    assert batch.prompt_ids.tolist() == [[1, 2, 3], [6, 0, 0]]  # distinct, first-seen order
+    assert batch.prompt_mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert batch.prompt_index.tolist() == [0, 1, 0]
+    assert batch.prompt_lengths.tolist() == [3, 1, 3]
+    # response-aligned: column j is response token j
+    assert batch.response_ids.tolist() == [[4, 5, 0], [7, 8, 9], [9, 0, 0]]
+    assert batch.response_mask.tolist() == [[1, 1, 0], [1, 1, 1], [1, 0, 0]]
+    assert batch.rollout_logprobs[0, :2].tolist() == pytest.approx([-0.1, -0.2])
+    assert batch.advantages.tolist() == [0.5, -1.0, 0.25]
     with pytest.raises(ValueError, match="2 response tokens but 1 rollout log-probs"):
         collate([TrainSample([1], [2, 3], 0.0, [0.0])], pad_id=0)
+    with pytest.raises(ValueError, match="empty prompt"):
+        collate([TrainSample([], [2], 0.0, [0.0])], pad_id=0)
 
 
-def test_token_logprobs_match_a_single_sequence_forward(tmp_path: Path) -> None:
+def _groups_of_samples() -> list[TrainSample]:
+    """Two prompts of different lengths, three responses each, of different lengths."""
+    out = []
+    for prompt in ([5, 6, 7, 8, 9], [10, 11]):
+        for response in ([12, 13, 14], [15], [16, 17, 18, 19, 20]):
+            out.append(TrainSample(prompt, response, 0.0, [0.0] * len(response)))
+    return out
+
+
+def _full_sequence_logprobs(model, sample: TrainSample) -> torch.Tensor:
+    """The reference: one whole sequence, the full vocabulary's log-softmax."""
+    ids = torch.tensor([sample.prompt_ids + sample.response_ids])
+    logits = model(input_ids=ids).logits[0, len(sample.prompt_ids) - 1:-1]
+    return torch.log_softmax(logits.float(), -1).gather(
+        -1, torch.tensor(sample.response_ids)[:, None])[:, 0]
+
+
+@pytest.mark.parametrize("share", [True, False], ids=["shared-prompts", "joined"])
+@pytest.mark.parametrize("chunk", [2048, 3], ids=["one-chunk", "chunked"])
+def test_response_logprobs_equal_full_sequence_logprobs(tmp_path: Path, share: bool,
+                                                        chunk: int) -> None:
+    """Response positions only (shared prompts or whole sequences, one or many head chunks)
+    give the full-sequence log-probs within 1e-5, at temperature 1 and 0.7."""
     model_dir = resolve_model_dir(ModelConfig(source="tiny-random", name="tiny-llama",
                                               cache_dir=str(tmp_path)))
-    engine = HFEngine(model_dir)
     model = load_causal_lm(model_dir).eval()
-    samples = [TrainSample([5, 6, 7], [8, 9], 0.0, [0.0, 0.0]),
-               TrainSample([10], [11, 12, 13], 0.0, [0.0] * 3)]
-    batch = collate(samples, pad_id=engine.tokenizer.pad_token_id)
+    samples = _groups_of_samples()
+    batch = collate(samples, pad_id=0)
     with torch.no_grad():
-        lp = token_logprobs(model, batch)
-    for i, s in enumerate(samples):  # right padding leaves the real tokens' log-probs intact
-        got = lp[i][batch.response_mask[i].bool()].tolist()
-        assert got == pytest.approx(engine.sequence_logprobs(s.prompt_ids, s.response_ids),
-                                    abs=1e-5)
+        for temperature in (1.0, 0.7):
+            lp = token_logprobs(model, batch, temperature=temperature, share_prompts=share,
+                                chunk_tokens=chunk)
+            assert lp.shape == batch.response_mask.shape
+            for i, s in enumerate(samples):
+                ids = torch.tensor([s.prompt_ids + s.response_ids])
+                logits = model(input_ids=ids).logits[0, len(s.prompt_ids) - 1:-1].float()
+                want = torch.log_softmax(logits / temperature, -1).gather(
+                    -1, torch.tensor(s.response_ids)[:, None])[:, 0]
+                got = lp[i, : len(s.response_ids)]
+                assert torch.allclose(got, want, atol=1e-5), (i, temperature)
+                assert (lp[i, len(s.response_ids):] == 0).all()  # padding stays 0
+
+
+def test_shared_prompt_gradients_equal_full_sequence_gradients(tmp_path: Path) -> None:
+    """The update is the same: a weighted sum of the log-probs has the same gradient whether
+    the prompts are shared, the sequences joined, or each sequence run alone (the head in
+    recomputed chunks included)."""
+    model_dir = resolve_model_dir(ModelConfig(source="tiny-random", name="tiny-llama",
+                                              cache_dir=str(tmp_path)))
+    model = load_causal_lm(model_dir)
+    samples = _groups_of_samples()
+    batch = collate(samples, pad_id=0)
+    weights = torch.linspace(-1.0, 1.0, batch.response_mask.numel()).view_as(
+        batch.response_mask) * batch.response_mask
+
+    def grads(objective) -> list[torch.Tensor]:
+        model.zero_grad(set_to_none=True)
+        objective().backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    def reference() -> torch.Tensor:
+        return sum((_full_sequence_logprobs(model, s) * weights[i, : len(s.response_ids)]).sum()
+                   for i, s in enumerate(samples))
+
+    want = grads(reference)
+    for share, chunk in ((True, 2048), (True, 4), (False, 4)):
+        got = grads(lambda share=share, chunk=chunk: (token_logprobs(
+            model, batch, share_prompts=share, chunk_tokens=chunk) * weights).sum())
+        for g, w in zip(got, want, strict=True):
+            assert torch.allclose(g, w, atol=1e-5, rtol=1e-4), (share, chunk)
 
 
 def test_response_embeddings_mean_pool_each_response_alone(tmp_path: Path) -> None:
