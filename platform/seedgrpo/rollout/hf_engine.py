@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import GenerationConfig
@@ -40,6 +41,19 @@ class HFEngine:
             ids.add(self.tokenizer.eos_token_id)
         return ids
 
+    def _shared_prefill(self, input_ids: torch.Tensor, attention: torch.Tensor, rows: int
+                        ) -> Any:
+        """The prompts' keys and values, computed once and repeated for each of their
+        ``rows`` samples (``generate`` would prefill every sample's copy of the prompt: G
+        times the work). The last prompt token is left for ``generate`` to process."""
+        if input_ids.shape[1] < 2:
+            return None
+        positions = (attention.cumsum(1) - 1).clamp(min=0)  # as generate derives them
+        cache = self.model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1],
+                           position_ids=positions[:, :-1], use_cache=True).past_key_values
+        cache.batch_repeat_interleave(rows)
+        return cache
+
     @torch.no_grad()
     def _generate_batch(self, prompts: list[list[int]], s: SamplingSettings
                         ) -> list[list[Completion]]:
@@ -54,11 +68,13 @@ class HFEngine:
         config = GenerationConfig(
             max_new_tokens=s.max_new_tokens, do_sample=not greedy,
             temperature=1.0 if greedy else s.temperature, top_p=1.0 if greedy else s.top_p,
-            top_k=0, repetition_penalty=1.0, num_return_sequences=rows, output_scores=True,
+            top_k=0, repetition_penalty=1.0, num_return_sequences=1, output_scores=True,
             return_dict_in_generate=True, pad_token_id=pad, eos_token_id=sorted(self._eos),
         )
-        out = self.model.generate(input_ids=input_ids, attention_mask=attention,
-                                  generation_config=config)
+        cache = self._shared_prefill(input_ids, attention, rows) if rows > 1 else None
+        out = self.model.generate(input_ids=input_ids.repeat_interleave(rows, 0),
+                                  attention_mask=attention.repeat_interleave(rows, 0),
+                                  past_key_values=cache, generation_config=config)
         new = out.sequences[:, width:]  # (P * rows, T): prompt p's samples are rows p*rows ...
         # one step at a time: stacking all (P * rows, T, V) scores would cost GBs of memory
         logprobs = torch.stack([
@@ -100,7 +116,7 @@ class HFEngine:
         lp = torch.log_softmax(logits.float(), dim=-1)
         return lp.gather(-1, torch.tensor(completion_ids)[:, None])[:, 0].tolist()
 
-    def load_state_dict(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
+    def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> int:
         """Copy named tensors into the model (every parameter must be given)."""
         state = dict(weights)
         missing, unexpected = self.model.load_state_dict(state, strict=False)
@@ -108,8 +124,9 @@ class HFEngine:
         if unexpected or set(missing) - tied:
             raise ValueError(f"weights do not fit the model: missing {sorted(missing)[:5]}, "
                              f"unexpected {sorted(unexpected)[:5]}")
+        return len(state)
 
-    def load_weights_from_dir(self, path: str) -> None:
+    def load_weights_from_dir(self, path: str | Path) -> None:
         from safetensors.torch import load_file
 
         files = sorted(Path(path).glob("*.safetensors"))
@@ -118,4 +135,18 @@ class HFEngine:
         state: dict[str, torch.Tensor] = {}
         for file in files:
             state.update(load_file(file))
-        self.load_state_dict(state.items())
+        self.load_weights(state.items())
+
+    def reset_weights(self) -> None:
+        self.load_weights_from_dir(self.model_dir)
+
+    def join_weight_group(self, host: str, port: int, rank: int, world_size: int,
+                          backend: str) -> None:
+        from seedgrpo.models.weight_sync import open_sync_group
+
+        self._weight_group = open_sync_group(host, port, rank, world_size, backend)
+
+    def receive_weights(self, specs: list[tuple[str, str, list[int]]]) -> int:
+        from seedgrpo.models.weight_sync import receive_tensors
+
+        return self.load_weights(receive_tensors(self._weight_group, specs))

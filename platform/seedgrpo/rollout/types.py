@@ -8,8 +8,9 @@ the PPO ratio; with top_p < 1 the two differ by the truncation, as in verl and O
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = ["Completion", "SamplingSettings", "RolloutEngine"]
 
@@ -39,7 +40,11 @@ class SamplingSettings:
 
 
 class RolloutEngine(Protocol):
-    """A generation backend (transformers or vLLM) behind one interface."""
+    """A generation backend (transformers or vLLM) behind one interface.
+
+    Both engines load weights the same ways, so weight sync (``seedgrpo.models.weight_sync``)
+    never asks which engine it feeds.
+    """
 
     def generate(self, prompt_ids: list[list[int]], settings: SamplingSettings
                  ) -> list[list[Completion]]:
@@ -50,6 +55,23 @@ class RolloutEngine(Protocol):
         """Log-probs (temperature 1) of a fixed completion after a prompt; for sync checks."""
         ...
 
+    def load_weights(self, weights: Iterable[tuple[str, Any]]) -> int:
+        """Replace the weights with these named tensors (every parameter); returns the count."""
+        ...
+
     def load_weights_from_dir(self, path: str) -> None:
         """Replace the weights with the safetensors files in ``path`` (same architecture)."""
+        ...
+
+    def reset_weights(self) -> None:
+        """Back to the weights the engine was built from (a new trial on a warm engine)."""
+        ...
+
+    def join_weight_group(self, host: str, port: int, rank: int, world_size: int,
+                          backend: str) -> None:
+        """Join the collective weight-sync group as ``rank`` (1 ..)."""
+        ...
+
+    def receive_weights(self, specs: list[tuple[str, str, list[int]]]) -> int:
+        """Receive one broadcast of the learner's weights in the joined group."""
         ...

@@ -3,15 +3,24 @@
 Same code for both; on CPU, vLLM needs its KV cache size in RAM (``VLLM_CPU_KVCACHE_SPACE``,
 GiB) and eager mode. ``logprobs_mode="processed_logprobs"`` makes vLLM report log-probs after
 temperature and top-p: the sampling policy, as the HF engine does. Weights are replaced with
-``reload_weights`` (``load_weights`` after start fails on CPU, where weights are repacked).
+``reload_weights`` (``load_weights`` after start fails on CPU, where weights are repacked), and
+every replacement empties the prefix cache: its blocks hold keys and values computed by the old
+weights, and every prompt of a step shares the system prompt's blocks.
 Construct it under ``if __name__ == "__main__":`` or inside a Ray actor: vLLM starts processes.
+
+On CPU, vLLM pins its OpenMP threads to cores (``VLLM_CPU_OMP_THREADS_BIND``; its own default
+keeps one core free and, on a 2-core machine, uses one thread). The engine pins ``cpu_threads``
+threads to the last cores of the machine instead, so a trial decides how many cores generation
+gets (``seedgrpo.config.resources.actor_threads``); a value the user set is left alone.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from seedgrpo.rollout.types import Completion, SamplingSettings
 
@@ -19,7 +28,7 @@ __all__ = ["VLLMEngine", "vllm_available"]
 
 logger = logging.getLogger(__name__)
 
-WORKER_EXTENSION = "seedgrpo.rollout.vllm_worker.WeightSyncExtension"
+WORKER_EXTENSION = "seedgrpo.models.weight_sync.VLLMWorkerExtension"
 
 
 def vllm_available() -> bool:
@@ -40,18 +49,37 @@ def _on_cpu() -> bool:
         return True
 
 
+def cpu_binding(threads: int, index: int = 0, cores: int | None = None) -> str:
+    """``VLLM_CPU_OMP_THREADS_BIND`` for engine ``index`` of a node: ``threads`` cores counted
+    from the last core down, one block per engine.
+
+    >>> cpu_binding(1, cores=2), cpu_binding(2, cores=2), cpu_binding(2, index=1, cores=8)
+    ('1', '0-1', '4-5')
+    """
+    cores = cores or os.cpu_count() or 1
+    threads = max(1, min(threads, cores))
+    last = cores - 1 - (index * threads) % cores
+    first = max(0, last - threads + 1)
+    return str(last) if first == last else f"{first}-{last}"
+
+
 class VLLMEngine:
     """A vLLM ``LLM`` that generates groups of completions."""
 
     def __init__(self, model_dir: str | Path, *, dtype: str = "float32",
                  gpu_memory_utilization: float = 0.3, max_model_len: int = 1024,
-                 seed: int = 0, kv_cache_gib: int = 2) -> None:
+                 seed: int = 0, kv_cache_gib: int = 2, cpu_threads: int | None = None,
+                 cpu_index: int = 0) -> None:
         from vllm import LLM
 
         cpu = _on_cpu()
         if cpu:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib))
+            if cpu_threads:
+                os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND",
+                                      cpu_binding(cpu_threads, cpu_index))
         self.model_dir = Path(model_dir)
+        self._weights_dir: Path | None = None  # node-local files for load_weights
         self.llm = LLM(
             model=str(self.model_dir), dtype=dtype, seed=seed,
             gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
@@ -100,10 +128,45 @@ class VLLMEngine:
         steps = out.prompt_logprobs[len(prompt_ids):]  # one dict per completion token
         return [step[tok].logprob for tok, step in zip(completion_ids, steps, strict=True)]
 
-    def load_weights_from_dir(self, path: str) -> None:
-        self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(path)})
+    # -- weights (the same methods as the HF engine) --------------------------------------
+    def _reloaded(self) -> None:
         self.llm.collective_rpc("seedgrpo_refresh_tied_head")  # see the worker extension
+        self.llm.reset_prefix_cache()  # cached blocks were computed by the old weights
 
-    def collective_rpc(self, method: str, kwargs: dict | None = None) -> list:
-        """Call a method of the weight-sync extension on every vLLM worker."""
-        return self.llm.collective_rpc(method, kwargs=kwargs or {})
+    def load_weights_from_dir(self, path: str | Path) -> None:
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(path)})
+        self._reloaded()
+
+    def load_weights(self, weights: Iterable[tuple[str, Any]]) -> int:
+        """vLLM's workers are other processes: the tensors go through a node-local file."""
+        import tempfile
+
+        from safetensors.torch import save_file
+
+        if self._weights_dir is None:
+            self._weights_dir = Path(tempfile.mkdtemp(prefix="seedgrpo-weights-"))
+        state = dict(weights)
+        save_file(state, str(self._weights_dir / "model.safetensors"))
+        self.load_weights_from_dir(self._weights_dir)
+        return len(state)
+
+    def reset_weights(self) -> None:
+        self.load_weights_from_dir(self.model_dir)
+
+    def join_weight_group(self, host: str, port: int, rank: int, world_size: int,
+                          backend: str) -> None:
+        self.llm.collective_rpc("seedgrpo_join_weight_group", kwargs={
+            "host": host, "port": port, "rank": rank, "world_size": world_size,
+            "backend": backend})
+
+    def receive_weights(self, specs: list[tuple[str, str, list[int]]]) -> int:
+        count = self.llm.collective_rpc("seedgrpo_receive_weights", kwargs={"specs": specs})[0]
+        self.llm.reset_prefix_cache()
+        return count
+
+    def close(self) -> None:
+        """Remove the node-local weight files (the engine's processes end with its actor)."""
+        if self._weights_dir is not None:
+            import shutil
+
+            shutil.rmtree(self._weights_dir, ignore_errors=True)
