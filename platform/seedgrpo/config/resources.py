@@ -8,11 +8,12 @@ a sweep over rollout.num_workers or learner.num_ranks reserves what each trial r
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from seedgrpo.config.schema import ExperimentConfig, ResourceSpec
 
-__all__ = ["Bundle", "trial_bundles", "total_resources", "describe_resources"]
+__all__ = ["Bundle", "trial_bundles", "total_resources", "describe_resources", "actor_threads"]
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,31 @@ def describe_resources(cfg: ExperimentConfig) -> str:
     parts = [f"CPU {total.pop('CPU', 0.0):g}", f"GPU {total.pop('GPU', 0.0):g}"]
     parts += [f"{name} {amount:g}" for name, amount in sorted(total.items())]
     return ", ".join(parts)
+
+
+def actor_threads(cfg: ExperimentConfig, role: str, *, alone: bool = False) -> int:
+    """Compute threads for each ``rollout_worker`` or ``learner_rank`` of a trial.
+
+    A trial owns the CPUs its bundles reserve. When generation and learning take turns
+    (``rollout.max_staleness`` 0), the phase that runs may use all of them, shared by its
+    actors; when they overlap, each actor keeps to its own bundle, so the engines and the
+    learners never fight over a core. ``alone``: a phase that never overlaps another (an
+    evaluation) takes the turn-taking share either way. Whole cores, and at least one thread.
+
+    >>> cfg = ExperimentConfig()  # 2 CPUs in all: 0.5 per rank, 0.5 for the engine
+    >>> actor_threads(cfg, "learner_rank"), actor_threads(cfg, "rollout_worker")
+    (1, 1)
+    >>> actor_threads(cfg, "rollout_worker", alone=True)
+    2
+    >>> turns = ExperimentConfig(rollout={"max_staleness": 0})
+    >>> actor_threads(turns, "learner_rank"), actor_threads(turns, "rollout_worker")
+    (1, 2)
+    """
+    if role not in ("rollout_worker", "learner_rank"):
+        raise ValueError(f"no thread rule for role '{role}'")
+    if alone or cfg.rollout.max_staleness == 0:
+        peers = cfg.rollout.num_workers if role == "rollout_worker" else cfg.learner.num_ranks
+        share = total_resources(cfg)["CPU"] / peers
+    else:
+        share = getattr(cfg.resources, role).cpus
+    return max(1, math.floor(share + 1e-9))

@@ -270,6 +270,14 @@ class RolloutConfig(Section):
         "or a torch.distributed broadcast from learner rank 0 (gloo on CPU, nccl on GPU).",
     )
     sync_every_steps: int = Field(1, ge=1, description="Optimizer steps between weight syncs.")
+    max_staleness: Literal[0, 1] = Field(
+        1,
+        description="How many optimizer steps older than the learner the weights that generate "
+        "a batch may be. 0: generate, then learn, in turn (on-policy). 1: the engines generate "
+        "step t+1's batch while the learners learn step t, and the PPO ratio uses the engines' "
+        "own (behaviour) log-probs; logged as train/staleness. Default 1: faster on every "
+        "topology measured (docs/PERFORMANCE.md).",
+    )
     gpu_memory_utilization: float = Field(
         0.3, gt=0.0, le=1.0, description="vLLM memory fraction (on CPU: fraction of RAM)."
     )

@@ -1,28 +1,33 @@
-"""The Ray actors of one trial: thin shells, each owning one resource (STYLE.md rule 9).
+"""The Ray actors of one trial: thin shells, each owning one resource.
 
-- ``RolloutActor``: one engine (vLLM or HF), generation and weight loading.
+- ``RolloutActor``: one engine (vLLM or HF): generation and weight loading.
 - ``ScorerActor``: rewards and advantages; a plain sync actor, so math-verify's worker and its
   counters live in one process.
 - ``LearnerActor``: one DeepSpeed rank (``seedgrpo.learner.rank.LearnerRank``).
 
-Configs cross the actor boundary as plain dicts (validated again inside), so actors never depend
-on pickling pydantic models across Ray versions.
+The runtime drives them through ``RolloutGroup``, ``Scorer`` and ``LearnerGroup``, never one by
+one. Completions reach the scorer and the learners as object references (a list of the rollout
+workers' shards, read with ``ray.get`` here), not through the trial driver. Configs cross the
+actor boundary as plain dicts (validated again inside), so actors never depend on pickling
+pydantic models across Ray versions. Every actor can be reset for the next trial of a sweep.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import socket
-import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
 import ray
 
+from seedgrpo.config.resources import actor_threads
 from seedgrpo.config.schema import ExperimentConfig
 from seedgrpo.rollout.types import Completion, SamplingSettings
+from seedgrpo.runtime.batches import join_shards, rank_share, train_samples
 
-__all__ = ["RolloutActor", "ScorerActor", "LearnerActor", "free_port"]
+__all__ = ["RolloutActor", "ScorerActor", "LearnerActor", "free_port", "peak_rss_mb"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,84 +39,138 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process plus its live children (vLLM's engine processes),
+    in MiB: each process's high-water mark (VmHWM), summed."""
+    import psutil
+
+    total = 0
+    for proc in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+        try:
+            with open(f"/proc/{proc.pid}/status", encoding="ascii") as status:
+                hwm = next((line for line in status if line.startswith("VmHWM:")), None)
+            total += int(hwm.split()[1]) * 1024 if hwm else proc.memory_info().rss
+        except (OSError, psutil.Error):
+            continue  # a child that ended meanwhile
+    return total / 2**20
+
+
 @ray.remote
 class RolloutActor:
-    """One rollout engine. ``engine`` is ``hf`` or ``vllm`` (``auto`` is resolved by the caller)."""
+    """One rollout engine. ``engine`` is ``hf`` or ``vllm`` (``auto`` is resolved by the caller);
+    ``index`` is the worker's place in its trial (it picks the engine's cores on CPU)."""
 
-    def __init__(self, config: dict[str, Any], model_dir: str, engine: str) -> None:
+    def __init__(self, config: dict[str, Any], model_dir: str, engine: str,
+                 index: int = 0) -> None:
         from seedgrpo.rollout.factory import make_engine
 
         cfg = ExperimentConfig.model_validate(config)
         self.kind = engine
-        self._sync_group = None
+        self.version = 0  # the learner's optimizer steps behind the weights held
+        self._set_threads(cfg)
         self.engine = make_engine(engine, model_dir, dtype=cfg.model.dtype,
                                   max_model_len=cfg.model.max_seq_len, seed=cfg.train.seed,
-                                  gpu_memory_utilization=cfg.rollout.gpu_memory_utilization)
-        self._weights_dir = tempfile.mkdtemp(prefix="seedgrpo-weights-")
+                                  gpu_memory_utilization=cfg.rollout.gpu_memory_utilization,
+                                  threads=self.threads[False], index=index)
+
+    def _set_threads(self, cfg: ExperimentConfig) -> None:
+        """Threads while the learners may be learning, and when nothing else runs (an
+        evaluation)."""
+        self.threads = {False: actor_threads(cfg, "rollout_worker"),
+                        True: actor_threads(cfg, "rollout_worker", alone=True)}
 
     def ready(self) -> str:
         return self.kind
 
-    def generate(self, prompt_ids: list[list[int]], settings: SamplingSettings
-                 ) -> list[list[Completion]]:
-        return self.engine.generate(prompt_ids, settings)
+    @ray.method(num_returns=2)
+    def generate(self, prompt_ids: list[list[int]], settings: SamplingSettings,
+                 alone: bool = False) -> tuple[list[list[Completion]], dict[str, float]]:
+        """The groups, and what the driver reads: the weights' version, seconds and tokens.
+
+        ``alone``: nothing else of the trial runs meanwhile (evaluation), so an engine that
+        can change its thread count (HF) takes the trial's whole share of cores."""
+        start = time.monotonic()
+        if self.kind == "hf":  # vLLM pins its threads when it starts
+            import torch
+
+            torch.set_num_threads(self.threads[alone])
+        groups = self.engine.generate(prompt_ids, settings)
+        tokens = sum(len(c.token_ids) for g in groups for c in g)
+        return groups, {"version": self.version, "seconds": time.monotonic() - start,
+                        "tokens": tokens}
 
     def sequence_logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
         return self.engine.sequence_logprobs(prompt_ids, completion_ids)
 
-    # -- weight sync, object-store method ---------------------------------------------------
-    def load_state(self, state: dict[str, Any]) -> int:
-        """Weights that came through Ray's object store (rank 0's ``full_state_dict``)."""
-        if self.kind == "hf":
-            self.engine.load_state_dict(state.items())
-        else:  # vLLM reloads from files: write them node-locally
-            from safetensors.torch import save_file
+    def load_state(self, state: dict[str, Any], version: int) -> float:
+        """Weights that came through Ray's object store (learner rank 0's full state dict);
+        returns the seconds the engine spent loading them."""
+        start = time.monotonic()
+        self.engine.load_weights(state.items())
+        self.version = version
+        return time.monotonic() - start
 
-            save_file(state, os.path.join(self._weights_dir, "model.safetensors"))
-            self.engine.load_weights_from_dir(self._weights_dir)
-        return len(state)
+    def join_weight_group(self, host: str, port: int, rank: int, world_size: int,
+                          backend: str) -> None:
+        self.engine.join_weight_group(host, port, rank, world_size, backend)
 
-    # -- weight sync, collective method -----------------------------------------------------
-    def join_sync_group(self, host: str, port: int, rank: int, world_size: int,
-                        backend: str) -> None:
-        if self.kind == "vllm":
-            self.engine.collective_rpc("seedgrpo_join_sync_group", {
-                "host": host, "port": port, "rank": rank, "world_size": world_size,
-                "backend": backend})
-        else:
-            from seedgrpo.learner.sync_group import open_sync_group
+    def receive_weights(self, specs: list[tuple[str, str, list[int]]], version: int) -> float:
+        """One broadcast of the learner's weights; returns the seconds it took here."""
+        start = time.monotonic()
+        self.engine.receive_weights(specs)
+        self.version = version
+        return time.monotonic() - start
 
-            self._sync_group = open_sync_group(host, port, rank, world_size, backend)
+    def reset(self, config: dict[str, Any]) -> None:
+        """Back to the base model's weights, for the next trial (of ``config``)."""
+        self._set_threads(ExperimentConfig.model_validate(config))
+        self.engine.reset_weights()
+        self.version = 0
 
-    def receive_weights(self, specs: list[tuple[str, str, list[int]]]) -> int:
-        if self.kind == "vllm":
-            return self.engine.collective_rpc("seedgrpo_receive_weights", {"specs": specs})[0]
-        from seedgrpo.learner.weight_sync import receive_tensors
-
-        self.engine.load_state_dict(receive_tensors(self._sync_group, specs))
-        return len(specs)
+    def peak_rss_mb(self) -> float:
+        return peak_rss_mb()
 
 
 @ray.remote
 class ScorerActor:
-    """Rewards, clusters, semantic entropy and advantages for groups of completions."""
+    """Rewards, clusters, semantic entropy and advantages for a step's groups."""
 
     def __init__(self, config: dict[str, Any]) -> None:
+        from seedgrpo.evaluation import BenchmarkGrader
         from seedgrpo.rewards import Verifier
 
-        self.algo = ExperimentConfig.model_validate(config).algorithm
+        self.reset(config)
         self.verifier = Verifier()
-        from seedgrpo.evaluation import BenchmarkGrader
-
         self.benchmark_grader = BenchmarkGrader()  # its own verifier, with a longer bound
 
-    def score(self, groups: list[list[Completion]], golds: list[str],
-              embeddings: list[list[list[float]]] | None = None) -> list[Any]:
-        from seedgrpo.runtime.scoring import score_group
+    def reset(self, config: dict[str, Any]) -> None:
+        """The next trial's algorithm, and its verification counters from zero."""
+        self.algo = ExperimentConfig.model_validate(config).algorithm
+        if hasattr(self, "verifier"):
+            from seedgrpo.rewards.verifier import VerifierCounters
 
-        per_group = embeddings if embeddings is not None else [None] * len(groups)
-        return [score_group(g, gold, self.algo, verifier=self.verifier, embeddings=e)
-                for g, gold, e in zip(groups, golds, per_group, strict=True)]
+            self.verifier.counters = VerifierCounters()
+
+    def score(self, golds: list[str], shards: list[Any], embeddings: list[Any] | None
+              ) -> Any:
+        """``shards``: the rollout workers' references; ``embeddings``: the learner ranks'
+        references to their shares' embedding rows (GCPO), or None."""
+        from seedgrpo.runtime.scoring import score_batch
+
+        groups = join_shards(ray.get(shards))
+        per_group = None
+        if embeddings is not None:
+            rows = join_shards(ray.get(embeddings))
+            g = len(groups[0]) if groups else 0
+            per_group = [rows[i * g:(i + 1) * g] for i in range(len(groups))]
+        start = time.monotonic()  # the scorer's own time, not its wait for the inputs
+        scored = score_batch(groups, golds, self.algo, verifier=self.verifier,
+                             embeddings=per_group)
+        scored.metrics["time/score_s"] = time.monotonic() - start
+        scored.metrics.update({f"reward/verify_{k}_total": float(v)
+                               for k, v in self.verifier_counters().items()
+                               if k in ("errors", "timeouts", "refused")})
+        return scored
 
     def grade(self, rule: str, problems: list[Any], texts: list[list[str]]) -> Any:
         """Benchmark grading (evaluation): verdicts and answer clusters, no advantages."""
@@ -119,6 +178,9 @@ class ScorerActor:
 
     def verifier_counters(self) -> dict[str, int]:
         return self.verifier.counter_values()
+
+    def peak_rss_mb(self) -> float:
+        return peak_rss_mb()
 
 
 @ray.remote
@@ -129,12 +191,13 @@ class LearnerActor:
                  world_size: int) -> None:
         self.config, self.model_dir = config, model_dir
         self.rank, self.world_size = rank, world_size
-        self.learner = None
+        self.learner: Any = None
         self._prepared: dict[str, Any] | None = None
-        self._sync_group = None
+        self._weight_group = None
 
     def rendezvous(self) -> tuple[str, int]:
-        """Rank 0's node address and a free port on it, for every rank's MASTER_ADDR/PORT."""
+        """This node's address and a free port on it (rank 0 hosts the process group and the
+        weight-sync group)."""
         return ray.util.get_node_ip_address(), free_port()
 
     def setup(self, master_addr: str, master_port: int) -> int:
@@ -143,48 +206,74 @@ class LearnerActor:
         cfg = ExperimentConfig.model_validate(self.config)
         self.learner = LearnerRank(cfg, model_dir=self.model_dir, rank=self.rank,
                                    world_size=self.world_size, master_addr=master_addr,
-                                   master_port=master_port)
+                                   master_port=master_port,
+                                   num_threads=actor_threads(cfg, "learner_rank"))
         return self.rank
 
-    def train_step(self, samples: list[Any], num_tokens: int, num_responses: int
-                   ) -> dict[str, float]:
-        return self.learner.train_step(samples, num_tokens=num_tokens,
-                                       num_responses=num_responses)
+    def reset(self, config: dict[str, Any]) -> None:
+        """The next trial's policy, optimizer and scheduler, from the base model."""
+        self.config = config
+        cfg = ExperimentConfig.model_validate(config)
+        self.learner.reset(cfg, num_threads=actor_threads(cfg, "learner_rank"))
 
-    def full_state_dict(self) -> dict[str, Any] | None:
-        return self.learner.full_state_dict()
+    def _share(self, prompt_ids: list[list[int]], shards: list[Any],
+               advantages: list[list[float]] | None) -> tuple[list[Any], int, int]:
+        samples = train_samples(prompt_ids, join_shards(ray.get(shards)), advantages)
+        tokens = sum(len(s.response_ids) for s in samples)
+        return rank_share(samples, self.rank, self.world_size), tokens, len(samples)
 
-    def embed(self, samples: list[Any]) -> list[list[float]]:
-        return self.learner.embed(samples)
+    def train(self, prompt_ids: list[list[int]], shards: list[Any], scored: Any,
+              behaviour_logprobs: bool) -> dict[str, float]:
+        """One update on this rank's share of the step (``scored``: the scorer's batch)."""
+        share, tokens, responses = self._share(prompt_ids, shards, scored.advantages)
+        start = time.monotonic()
+        stats = self.learner.train_step(share, num_tokens=tokens, num_responses=responses,
+                                        behaviour_logprobs=behaviour_logprobs)
+        return {**stats, "seconds": time.monotonic() - start}
+
+    def embed(self, prompt_ids: list[list[int]], shards: list[Any]) -> list[list[float]]:
+        share, _, _ = self._share(prompt_ids, shards, None)
+        return self.learner.embed(share)
+
+    def version(self) -> int:
+        return self.learner.steps_done
 
     def sequence_logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
         """The learner's log-probs (temperature 1) of a fixed completion; every rank must call
         under ZeRO-3 (the forward pass gathers partitions)."""
         return self.learner.sequence_logprobs(prompt_ids, completion_ids)
 
-    # -- weight sync, collective method (learner rank 0 sends) ------------------------------
-    def prepare_weights(self) -> list[tuple[str, str, list[int]]] | None:
+    # -- weight sync (seedgrpo.models.weight_sync) -----------------------------------------
+    def full_state_dict(self) -> dict[str, Any] | None:
+        return self.learner.full_state_dict()
+
+    def prepare_broadcast(self) -> list[tuple[str, str, list[int]]] | None:
         """Gather the full weights (every rank must call: ZeRO-3 gathers collectively); rank 0
-        keeps them for ``send_prepared`` and returns their specs, the others None."""
-        from seedgrpo.learner.weight_sync import tensor_specs
+        keeps them for ``broadcast`` and returns their specs, the others None."""
+        from seedgrpo.models.weight_sync import tensor_specs
 
         self._prepared = self.learner.full_state_dict()
         return None if self._prepared is None else tensor_specs(self._prepared)
 
-    def open_sync_group(self, host: str, port: int, world_size: int, backend: str) -> None:
-        from seedgrpo.learner.sync_group import open_sync_group
+    def open_weight_group(self, host: str, port: int, world_size: int, backend: str) -> None:
+        from seedgrpo.models.weight_sync import open_sync_group
 
-        self._sync_group = open_sync_group(host, port, 0, world_size, backend)
+        self._weight_group = open_sync_group(host, port, 0, world_size, backend)
 
-    def send_prepared(self) -> int:
-        from seedgrpo.learner.weight_sync import send_tensors
+    def broadcast(self) -> int:
+        from seedgrpo.models.weight_sync import send_tensors
 
-        sent = send_tensors(self._sync_group, self._prepared)
+        sent = send_tensors(self._weight_group, self._prepared)
         self._prepared = None
         return sent
 
+    # -- checkpoints ------------------------------------------------------------------------
     def save_checkpoint(self, directory: str, tag: str, client_state: dict[str, Any]) -> None:
+        Path(directory).mkdir(parents=True, exist_ok=True)
         self.learner.save_checkpoint(directory, tag, client_state)
 
     def load_checkpoint(self, directory: str, tag: str) -> dict[str, Any]:
         return self.learner.load_checkpoint(directory, tag)
+
+    def peak_rss_mb(self) -> float:
+        return peak_rss_mb()

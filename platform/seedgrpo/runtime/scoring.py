@@ -9,7 +9,8 @@ uncertainty U then fills the ``se`` slot, so the metrics keep one name for "what
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from seedgrpo.algorithms import (
     cluster_answers,
@@ -20,8 +21,9 @@ from seedgrpo.algorithms import (
 from seedgrpo.config.sections import AlgorithmConfig
 from seedgrpo.rewards import Verifier, math_reward
 from seedgrpo.rollout.types import Completion
+from seedgrpo.runtime.metrics import group_rows, rollout_metrics
 
-__all__ = ["GroupScore", "score_group"]
+__all__ = ["GroupScore", "ScoredBatch", "score_group", "score_batch"]
 
 
 @dataclass(frozen=True)
@@ -63,3 +65,39 @@ def score_group(completions: Sequence[Completion], gold: str, algo: AlgorithmCon
     )
     return GroupScore(rewards, answers, cluster_ids, advantages, info["se"], info["factor"],
                       info["num_clusters"])
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """A step's scores (what the learners need) and its rollout metrics and per-prompt rows
+    (what the driver logs)."""
+
+    scores: list[GroupScore]
+    metrics: dict[str, float]
+    rows: list[dict[str, float]]
+
+    @property
+    def advantages(self) -> list[list[float]]:
+        return [s.advantages for s in self.scores]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scores": [asdict(s) for s in self.scores], "metrics": self.metrics,
+                "rows": self.rows}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ScoredBatch:
+        return cls([GroupScore(**s) for s in data["scores"]], data["metrics"], data["rows"])
+
+
+def score_batch(groups: Sequence[Sequence[Completion]], golds: Sequence[str],
+                algo: AlgorithmConfig, *, verifier: Verifier,
+                embeddings: Sequence[Sequence[Sequence[float]]] | None = None) -> ScoredBatch:
+    """Every group of a step (in prompt order), with the step's rollout metrics."""
+    if len(groups) != len(golds) or (embeddings is not None and len(embeddings) != len(groups)):
+        raise ValueError(f"{len(groups)} groups, {len(golds)} gold answers and "
+                         f"{'no' if embeddings is None else len(embeddings)} embedding rows "
+                         "must match")
+    per_group = embeddings if embeddings is not None else [None] * len(groups)
+    scores = [score_group(g, gold, algo, verifier=verifier, embeddings=e)
+              for g, gold, e in zip(groups, golds, per_group, strict=True)]
+    return ScoredBatch(scores, rollout_metrics(groups, scores), group_rows(scores))

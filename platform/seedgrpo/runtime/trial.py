@@ -1,30 +1,30 @@
 """One training trial on Ray: generate, score, learn, sync, evaluate, checkpoint, report.
 
-A straight-line loop (nanoGPT's ``train.py`` is the model). Actors are placed into one placement
-group built from the trial's own config (``seedgrpo.config.resources``): bundle 0 is the driver
-(Tune's trainable, or the ``seedgrpo-train`` process), then the scorer, the rollout workers and
-the learner ranks. Every remote wait has a timeout that names the phase and the step.
+A straight-line loop (nanoGPT's ``train.py`` is the model), over three groups of actors
+(``runtime.actor_set``): the rollout engines, the scorer and the learner ranks. One step::
+
+    batch = the step's batch            generated ahead (max_staleness 1) or now
+    generate step + 1's batch           on the engines, while the learners learn this one
+    learn                               each rank reads its share from the object store
+    push the new weights                the engines load them after the generation in flight
+
+With ``rollout.max_staleness`` 1 the engines are one update behind the learners: every batch
+records the version of the weights that generated it, the step logs ``train/staleness``, and
+the PPO ratio then uses the engines' own (behaviour) log-probs. A prefetched batch that is
+still pending at a checkpoint is saved beside it, so a resumed trial learns from the same
+batches as an uninterrupted one. Every remote wait has a timeout that names the phase and step.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import ray
-from ray.util.placement_group import (
-    PlacementGroup,
-    get_current_placement_group,
-    placement_group,
-    remove_placement_group,
-)
-from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from seedgrpo.config.resources import trial_bundles
 from seedgrpo.config.schema import ExperimentConfig
 from seedgrpo.data import DataError, PromptSampler, build_pools, render_prompt
 from seedgrpo.evaluation import (
@@ -38,11 +38,17 @@ from seedgrpo.evaluation import (
     prepare_benchmark,
     run_evaluation,
 )
-from seedgrpo.learner.batch import TrainSample
 from seedgrpo.models import load_tokenizer, resolve_model_dir
 from seedgrpo.rollout.factory import EngineUnavailable, choose_engine
 from seedgrpo.rollout.types import SamplingSettings
-from seedgrpo.runtime.actors import LearnerActor, RolloutActor, ScorerActor
+from seedgrpo.runtime.actor_set import ActorSet, acquire
+from seedgrpo.runtime.batches import (
+    StepBatch,
+    TrainPrompt,
+    pending_path,
+    read_pending,
+    write_pending,
+)
 from seedgrpo.runtime.checkpoint import (
     TrainerState,
     checkpoint_tag,
@@ -54,14 +60,13 @@ from seedgrpo.runtime.checkpoint import (
 from seedgrpo.runtime.metrics import (
     GROUPS_FILE,
     append_group_rows,
-    train_metrics,
+    learner_metrics,
     truncate_group_rows,
 )
-from seedgrpo.runtime.sync import WeightSyncer
-from seedgrpo.runtime.waiting import TrialError, wait_for
+from seedgrpo.runtime.scoring import ScoredBatch
+from seedgrpo.runtime.waiting import TrialError
 
-__all__ = ["TrialActors", "TrialError", "TrialRunner", "check_runtime_support",
-           "resolve_engine"]
+__all__ = ["ActorSet", "TrialError", "TrialRunner", "check_runtime_support", "resolve_engine"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,36 +92,18 @@ def resolve_engine(cfg: ExperimentConfig) -> str:
         raise TrialError(str(err)) from None
 
 
-def _shares(samples: list[TrainSample], ranks: int) -> list[list[TrainSample]]:
-    """Each learner rank's contiguous, equal share (a rank embeds what it will learn from)."""
-    per_rank = len(samples) // ranks
-    return [samples[i * per_rank:(i + 1) * per_rank] for i in range(ranks)]
-
-
-@dataclass
-class TrialActors:
-    """The actors of one trial and the placement group that holds them."""
-
-    pg: PlacementGroup
-    scorer: Any
-    workers: list[Any]
-    learners: list[Any]
-    all: list[Any] = field(default_factory=list)
-    owns_pg: bool = True  # False under Tune: the trial's group is Tune's to remove
-
-    def shutdown(self) -> None:
-        for actor in self.all:
-            ray.kill(actor)
-        if self.owns_pg:
-            remove_placement_group(self.pg)
-
-
 class TrialRunner:
-    """Runs one trial's config to the end (or from its last checkpoint)."""
+    """Runs one trial's config to the end (or from its last checkpoint).
+
+    ``actors``: a finished trial's actors to reuse (a sweep's warm trials); they are reset, or
+    replaced when this trial cannot share them. After ``run(keep_actors=True)`` (or the last
+    step of ``steps()``) ``self.actors`` holds them for the next trial; otherwise they are shut
+    down. ``startup_s`` is the time from the call to the first step (or evaluation).
+    """
 
     def __init__(self, cfg: ExperimentConfig, output_dir: str | Path, *,
-                 report: Reporter | None = None,
-                 log_artifact: ArtifactLogger | None = None) -> None:
+                 report: Reporter | None = None, log_artifact: ArtifactLogger | None = None,
+                 actors: ActorSet | None = None) -> None:
         check_runtime_support(cfg)
         self.cfg = cfg
         self.output_dir = Path(output_dir)
@@ -124,22 +111,25 @@ class TrialRunner:
         self.report = report or (lambda step, metrics: None)
         self.log_artifact = log_artifact or (lambda path, where: None)
         self.groups_path = self.output_dir / "train" / GROUPS_FILE
-        self.timeout_s = cfg.learner.timeout_s
         self.engine_kind = resolve_engine(cfg)
-        self.actors: TrialActors | None = None  # while run() is going
+        self.actors = actors
+        self.reused_actors = False
+        self.startup_s: float | None = None
+        self._next: StepBatch | None = None  # the batch generated ahead of its step
+        self._pushes: list[Any] = []  # weight loads not yet awaited
 
     # -- set-up -------------------------------------------------------------------------------
     def _prepare_data(self, model_dir: Path) -> None:
         cfg = self.cfg
         tokenizer = load_tokenizer(model_dir)
-        self.pad_id = tokenizer.pad_token_id
         pools = build_pools(cfg.data, seed=cfg.train.seed)
 
-        def encode(problems, new_tokens: int):
+        def encode(problems, new_tokens: int) -> list[TrainPrompt]:
             texts = [render_prompt(p, cfg.data.template, tokenizer, pools.shots) for p in problems]
             ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
             budget = cfg.model.max_seq_len - new_tokens
-            kept = [(p, i) for p, i in zip(problems, ids, strict=True) if len(i) <= budget]
+            kept = [TrainPrompt(str(p.id), i, p.answer)
+                    for p, i in zip(problems, ids, strict=True) if len(i) <= budget]
             if len(kept) < len(problems):
                 logger.warning("skipped %d prompts longer than %d tokens (model.max_seq_len - "
                                "the generation budget)", len(problems) - len(kept), budget)
@@ -180,200 +170,223 @@ class TrialRunner:
                                  max_seq_len=cfg.model.max_seq_len,
                                  max_new_tokens=cfg.eval.max_new_tokens, shots=shots)
 
-    def start_actors(self, model_dir: Path) -> TrialActors:
+    # -- batches ------------------------------------------------------------------------------
+    def _settings(self, step: int) -> SamplingSettings:
         cfg = self.cfg
-        bundles = trial_bundles(cfg)
-        pg = get_current_placement_group()
-        owned = pg is None or len(pg.bundle_specs) != len(bundles)
-        if owned:  # seedgrpo-train; under Tune the trial's group exists (never nest one)
-            pg = placement_group([b.resources for b in bundles],
-                                 strategy=cfg.resources.placement_strategy)
-            if not pg.wait(self.timeout_s):
-                remove_placement_group(pg)
-                raise TrialError(f"the cluster cannot provide this trial's resources "
-                                 f"({[b.resources for b in bundles]}) within "
-                                 f"{self.timeout_s:.0f} s")
-        index = {role: [i for i, b in enumerate(bundles) if b.role == role]
-                 for role in ("scorer", "rollout_worker", "learner_rank")}
+        return SamplingSettings(
+            n=cfg.algorithm.group_size, max_new_tokens=cfg.rollout.max_new_tokens,
+            temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
+            seed=cfg.train.seed * _SEED_STRIDE + step)
 
-        def place(i: int) -> dict[str, Any]:
-            res = bundles[i].resources
-            custom = {k: v for k, v in res.items() if k not in ("CPU", "GPU")}
-            return {"num_cpus": res["CPU"], "num_gpus": res.get("GPU", 0.0),
-                    "resources": custom, "scheduling_strategy":
-                    PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=i)}
+    def _submit(self, step: int, *, score: bool = True) -> StepBatch:
+        """Draw step ``step``'s prompts and submit their generation (and scoring)."""
+        indices = self.sampler.next_indices(self.cfg.train.prompts_per_step)
+        prompts = [self.train[i] for i in indices]
+        batch = self.actors.rollouts.generate(step, prompts, self._settings(step))
+        if score:
+            self._score(batch)
+        return batch
 
-        config = cfg.model_dump(mode="json")
-        scorer = ScorerActor.options(**place(index["scorer"][0])).remote(config)
-        workers = [RolloutActor.options(**place(i)).remote(config, str(model_dir),
-                                                            self.engine_kind)
-                   for i in index["rollout_worker"]]
-        ranks = index["learner_rank"]
-        learners = [LearnerActor.options(**place(i)).remote(config, str(model_dir), r,
-                                                             len(ranks))
-                    for r, i in enumerate(ranks)]
-        actors = TrialActors(pg, scorer, workers, learners, [scorer, *workers, *learners],
-                             owns_pg=owned)
-        try:
-            host, port = self._wait([learners[0].rendezvous.remote()], "learner rendezvous")[0]
-            self._wait([w.ready.remote() for w in workers], "starting the rollout engines")
-            self._wait([r.setup.remote(host, port) for r in learners], "starting DeepSpeed ranks")
-        except BaseException:
-            actors.shutdown()  # under Tune, Ray outlives the trial: leave nothing behind
-            raise
-        return actors
+    def _score(self, batch: StepBatch) -> None:
+        embeddings = (self.actors.learners.embed(batch)
+                      if self.cfg.algorithm.uncertainty == "gcpo" else None)
+        self.actors.scorer.score(batch, embeddings)
 
-    def _wait(self, refs: list[Any], phase: str, step: int | None = None) -> list[Any]:
-        return wait_for(refs, phase, timeout_s=self.timeout_s, step=step)
+    def _take(self, step: int) -> StepBatch:
+        """Step ``step``'s batch: the one generated ahead, or a new one."""
+        batch, self._next = self._next, None
+        if batch is None:
+            return self._submit(step)
+        if batch.step != step:
+            raise RuntimeError(f"the batch generated ahead is for step {batch.step}, not {step}")
+        return batch
 
-    # -- one step -----------------------------------------------------------------------------
-    def _generate(self, actors: TrialActors, prompt_ids: list[list[int]],
-                  settings: SamplingSettings, step: int) -> list[list[Any]]:
-        n = len(actors.workers)
-        shards = [prompt_ids[i::n] for i in range(n)]  # round-robin keeps shard sizes equal
-        refs = [w.generate.remote(s, settings) for w, s in zip(actors.workers, shards,
-                                                                strict=True) if s]
-        results = self._wait(refs, "generating", step)
-        groups: list[list[Any]] = [[] for _ in prompt_ids]
-        for w, shard_groups in enumerate(results):
-            for j, g in enumerate(shard_groups):
-                groups[w + j * n] = g
-        return groups
+    def _push_weights(self, step: int) -> None:
+        """Start loading the learners' weights (version ``step``) into the engines."""
+        self._pushes += self.actors.weights.push(step)
 
-    def _embed(self, actors: TrialActors, batch: list[tuple[list[int], Any]], step: int
-               ) -> list[list[list[float]]]:
-        """GCPO: each response's embedding under the current policy, from the learner ranks
-        (each embeds the share it will learn from), regrouped per prompt."""
-        samples = [TrainSample(prompt, c.token_ids, 0.0, c.logprobs)
-                   for prompt, group in batch for c in group]
-        refs = [r.embed.remote(share)
-                for r, share in zip(actors.learners, _shares(samples, len(actors.learners)),
-                                    strict=True)]
-        rows = [row for share in self._wait(refs, "embedding responses (GCPO)", step)
-                for row in share]
-        g = self.cfg.algorithm.group_size
-        return [rows[i * g:(i + 1) * g] for i in range(len(batch))]
+    def _settle_pushes(self, step: int | None = None, *, block: bool = True) -> float:
+        """Collect the weight loads in flight (all of them, or with ``block=False`` those
+        already done: a load still running must not hold up learning); returns the engines'
+        longest load among them, in seconds."""
+        done = self._pushes
+        if not block and done:
+            done, self._pushes = ray.wait(done, num_returns=len(done), timeout=0)
+        else:
+            self._pushes = []
+        loaded = self.actors.rollouts.wait(done, "weight sync", step) if done else []
+        return max((x for x in loaded if isinstance(x, float)), default=0.0)
 
-    def _learn(self, actors: TrialActors, batch: list[tuple[list[int], Any]], scores: list[Any],
-               step: int) -> list[dict[str, float]]:
-        samples = [TrainSample(prompt, c.token_ids, adv, c.logprobs)
-                   for (prompt, group), score in zip(batch, scores, strict=True)
-                   for c, adv in zip(group, score.advantages, strict=True)]
-        tokens = sum(len(s.response_ids) for s in samples)
-        refs = [r.train_step.remote(share, tokens, len(samples))
-                for r, share in zip(actors.learners, _shares(samples, len(actors.learners)),
-                                    strict=True)]
-        return self._wait(refs, "learning", step)
-
-    def evaluate(self, actors: TrialActors, step: int) -> dict[str, float]:
-        """Every ``eval.benchmarks`` entry (ARCHITECTURE.md metric names); the samples go to
-        ``eval/samples_step_N.jsonl`` and, through ``log_artifact``, to the tracker."""
+    # -- evaluation and checkpoints ----------------------------------------------------------
+    def evaluate(self, step: int) -> dict[str, float]:
+        """Every ``eval.benchmarks`` entry on the engines holding the step's weights; the
+        samples go to ``eval/samples_step_N.jsonl`` and, through ``log_artifact``, to the
+        tracker."""
+        if not self.eval_sets:
+            return {}
+        actors = self.actors
         settings = eval_sampling(self.cfg.eval, self.cfg.train.seed)
         path = self.output_dir / "eval" / f"samples_step_{step:06d}.jsonl"
         path.unlink(missing_ok=True)  # a resumed run re-evaluates this step
 
-        def generate(prompts: list[list[int]], s: Any) -> list[list[Any]]:
-            return self._generate(actors, prompts, s, step)
+        def generate(prompts: list[list[int]], s: SamplingSettings) -> list[list[Any]]:
+            return actors.rollouts.generate_now(prompts, s, "evaluating", step)
 
         def grade(rule: str, problems: list[Any], texts: list[list[str]]) -> Any:
-            return self._wait([actors.scorer.grade.remote(rule, problems, texts)],
-                              "evaluating", step)[0]
+            return actors.scorer.grade(rule, problems, texts, step)
 
         metrics = run_evaluation(self.eval_sets, settings, generate, grade, samples_path=path,
                                  extra={"step": step})
         self.log_artifact(path, "eval")
         return metrics
 
-    def _checkpoint(self, actors: TrialActors, step: int) -> None:
+    def _checkpoint(self, step: int) -> None:
         tag = checkpoint_tag(step)
-        self._wait([r.save_checkpoint.remote(str(self.checkpoint_dir), tag, {"step": step})
-                    for r in actors.learners], "checkpointing", step)
+        self.actors.learners.save_checkpoint(str(self.checkpoint_dir), tag, step)
         # what seedgrpo-eval needs to rebuild the model from this directory alone
         write_experiment(self.checkpoint_dir, self.cfg.model_dump(mode="json"))
+        if self._next is not None:  # generated ahead: the resumed trial must learn from it
+            nxt = self._next
+            groups = [g for shard in self.actors.rollouts.wait(
+                nxt.shards, "keeping the next batch", step) for g in shard]
+            meta = self.actors.rollouts.wait(nxt.meta, "keeping the next batch", step)
+            scored = self.actors.scorer.wait([nxt.scored], "keeping the next batch", step)[0]
+            write_pending(pending_path(self.checkpoint_dir, step), step=nxt.step,
+                          prompts=nxt.prompts, groups=groups, meta=meta, scored=scored)
         write_trainer_state(self.checkpoint_dir, TrainerState(step, self.sampler.state_dict()))
         prune_checkpoints(self.checkpoint_dir, self.cfg.train.keep_checkpoints)
         if self.groups_path.exists():
             self.log_artifact(self.groups_path, "train")
 
-    def _resume(self, actors: TrialActors, syncer: WeightSyncer) -> int:
+    def _resume(self) -> int:
         latest = read_latest(self.checkpoint_dir)
         if latest is None:
             return 0
         tag, state = latest
-        self._wait([r.load_checkpoint.remote(str(self.checkpoint_dir), tag)
-                    for r in actors.learners], "loading the checkpoint")
+        self.actors.learners.load_checkpoint(str(self.checkpoint_dir), tag)
         self.sampler.load_state_dict(state.sampler)
         truncate_group_rows(self.groups_path, state.step)  # the steps after it are redone
-        syncer.sync()  # the engines start from the checkpoint's weights, not the base model
+        # the engines start from the checkpoint's weights, not the base model
+        self._push_weights(state.step)
+        self._settle_pushes()
+        pending = pending_path(self.checkpoint_dir, state.step)
+        if pending.exists():
+            data = read_pending(pending)
+            self._next = StepBatch(data["step"], data["prompts"], [ray.put(data["groups"])],
+                                   [ray.put(m) for m in data["meta"]],
+                                   scored=ray.put(ScoredBatch.from_json(data["scored"])),
+                                   submitted_at=time.monotonic())
         logger.info("resumed from %s (step %d)", tag, state.step)
         return state.step
 
     # -- the loop -----------------------------------------------------------------------------
-    def run(self) -> dict[str, float]:
+    def run(self, *, keep_actors: bool = False) -> dict[str, float]:
         """Train to ``train.steps``; returns the last step's metrics (with the final eval)."""
-        cfg = self.cfg
-        model_dir = resolve_model_dir(cfg.model)
-        self._prepare_data(model_dir)
-        actors = self.start_actors(model_dir)
-        self.actors = actors
+        metrics: dict[str, float] = {}
         try:
-            backend = cfg.learner.backend
-            if backend == "auto":  # the same rule the ranks use: GPUs -> nccl, else gloo
-                backend = "nccl" if cfg.resources.learner_rank.gpus > 0 else "gloo"
-            syncer = WeightSyncer(cfg.rollout.weight_sync, actors.learners, actors.workers,
-                                  backend=backend, timeout_s=self.timeout_s)
-            start = self._resume(actors, syncer)
-            metrics: dict[str, float] = {}
-            if start == 0 and cfg.eval.before_training:
-                self.report(0, self.evaluate(actors, 0))
-            for step in range(start + 1, cfg.train.steps + 1):
-                metrics = self._step(actors, syncer, step)
+            for step, metrics in self.steps():
                 self.report(step, metrics)
-            if start >= cfg.train.steps:  # resumed a finished run: evaluate what it left
-                metrics = self.evaluate(actors, cfg.train.steps)
-                self.report(cfg.train.steps, metrics)
-            return metrics
-        finally:
-            actors.shutdown()
+        except BaseException:  # a failed step, or a report that raised (an interrupt)
+            self.shutdown()
+            raise
+        if not keep_actors:
+            self.shutdown()
+        return metrics
 
-    def _step(self, actors: TrialActors, syncer: WeightSyncer, step: int) -> dict[str, float]:
+    def steps(self) -> Iterator[tuple[int, dict[str, float]]]:
+        """Acquire the actors, resume, then yield ``(step, metrics)`` for every step (and the
+        evaluation before training as step 0). On an error the actors are shut down; at the
+        end they stay in ``self.actors``."""
         cfg = self.cfg
         t0 = time.monotonic()
-        batch_problems = [self.train[i] for i in self.sampler.next_indices(
-            cfg.train.prompts_per_step)]
-        settings = SamplingSettings(
-            n=cfg.algorithm.group_size, max_new_tokens=cfg.rollout.max_new_tokens,
-            temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
-            seed=cfg.train.seed * _SEED_STRIDE + step)
-        groups = self._generate(actors, [ids for _, ids in batch_problems], settings, step)
-        t1 = time.monotonic()
-        golds = [p.answer for p, _ in batch_problems]
-        pairs = [(ids, g) for (_, ids), g in zip(batch_problems, groups, strict=True)]
-        embeddings = (self._embed(actors, pairs, step)
-                      if cfg.algorithm.uncertainty == "gcpo" else None)
-        scores, verify = self._wait([actors.scorer.score.remote(groups, golds, embeddings),
-                                     actors.scorer.verifier_counters.remote()], "scoring", step)
-        t2 = time.monotonic()
-        stats = self._learn(actors, pairs, scores, step)
-        t3 = time.monotonic()
-        if step % cfg.rollout.sync_every_steps == 0 or step == cfg.train.steps:
-            syncer.sync()
-        t4 = time.monotonic()
-        metrics = train_metrics(groups, scores, stats)
-        append_group_rows(self.groups_path, step, scores)
-        # rewards that failed closed, cumulative: a rising count means answers the grader
-        # could not judge (timeouts, parse errors), not wrong answers
-        metrics.update({f"reward/verify_{k}_total": float(verify[k])
-                        for k in ("errors", "timeouts", "refused")})
-        tokens = sum(len(c.token_ids) for g in groups for c in g)
-        metrics.update({"time/generate_s": t1 - t0, "time/score_s": t2 - t1,
-                        "time/learn_s": t3 - t2, "time/sync_s": t4 - t3,
-                        "throughput/tokens_per_s": tokens / max(1e-9, t1 - t0)})
-        every = cfg.eval.every_steps
-        if (every and step % every == 0) or step == cfg.train.steps:
-            metrics.update(self.evaluate(actors, step))
+        model_dir = resolve_model_dir(cfg.model)
+        self._prepare_data(model_dir)
+        self.actors, self.reused_actors = acquire(self.actors, cfg, model_dir,
+                                                  self.engine_kind)
+        try:
+            start = self._resume()
+            self.startup_s = time.monotonic() - t0
+            if start == 0 and cfg.eval.before_training and self.eval_sets:
+                yield 0, self.evaluate(0)
+            for step in range(start + 1, cfg.train.steps + 1):
+                yield step, self._step(step)
+            if start >= cfg.train.steps:  # resumed a finished run: evaluate what it left
+                yield cfg.train.steps, self.evaluate(cfg.train.steps)
+            self._settle_pushes()
+        except BaseException:
+            self.shutdown()
+            raise
+
+    def shutdown(self) -> None:
+        """Stop this trial's actors (and free its placement group when it made one)."""
+        if self.actors is not None:
+            self.actors.shutdown()
+            self.actors = None
+
+    def _step(self, step: int) -> dict[str, float]:
+        cfg, clock = self.cfg, _Clock()
+        batch = self._take(step)
+        meta = self.actors.rollouts.wait(batch.meta, "generating", step)
+        load_s = self._settle_pushes(step, block=False)
+        # the learner's updates so far, minus the version of the weights that generated it
+        staleness = (step - 1) - min(m["version"] for m in meta)
+        if cfg.rollout.max_staleness and step < cfg.train.steps:
+            self._generate_ahead(step + 1)  # on the engines, while the learners learn
+        scored, stats = self._learn(batch, staleness > 0, clock)
+        evaluating = bool(cfg.eval.every_steps and step % cfg.eval.every_steps == 0) or (
+            step == cfg.train.steps)
+        if step % cfg.rollout.sync_every_steps == 0 or step == cfg.train.steps or evaluating:
+            self._push_weights(step)  # the engines load it after the generation in flight
+        clock.lap("time/sync_s")
+        append_group_rows(self.groups_path, step, scored.rows)
+        generate_s = max(m["seconds"] for m in meta)
+        metrics = {**scored.metrics, **learner_metrics(stats), **clock.laps,
+                   "train/staleness": float(staleness), "time/generate_s": generate_s,
+                   "time/weight_load_s": load_s,
+                   "time/learn_rank_s": max(s["seconds"] for s in stats),
+                   "throughput/tokens_per_s": sum(m["tokens"] for m in meta)
+                   / max(1e-9, generate_s)}
+        if evaluating:
+            metrics.update(self.evaluate(step))
+            clock.lap("time/eval_s", into=metrics)
         if (cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0) or (
                 step == cfg.train.steps):
-            self._checkpoint(actors, step)
-        metrics["time/step_s"] = time.monotonic() - t0
+            self._checkpoint(step)
+            clock.lap("time/checkpoint_s", into=metrics)
+        metrics["time/step_s"] = clock.total()
         return metrics
+
+    def _generate_ahead(self, step: int) -> None:
+        """Submit step ``step``'s generation now; GCPO scores it after this step's update (its
+        embeddings come from the learners)."""
+        self._next = self._submit(step, score=self.cfg.algorithm.uncertainty != "gcpo")
+
+    def _learn(self, batch: StepBatch, stale: bool, clock: _Clock
+               ) -> tuple[ScoredBatch, list[dict[str, float]]]:
+        """One update on ``batch``: the ranks start as soon as its scores exist."""
+        actors = self.actors
+        train = actors.learners.call("train", batch.prompt_ids, batch.shards, batch.scored,
+                                     stale)
+        if self._next is not None and self._next.scored is None:
+            self._score(self._next)  # GCPO: embedded by the learners after this update
+        scored = actors.scorer.wait([batch.scored], "scoring", batch.step)[0]
+        clock.lap("time/rollout_wait_s")  # generating and scoring, as far as they were waited
+        stats = actors.learners.wait(train, "learning", batch.step)
+        clock.lap("time/learn_s")
+        return scored, stats
+
+
+class _Clock:
+    """Wall-clock laps of one step, named as the metrics they become."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.monotonic()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str, *, into: dict[str, float] | None = None) -> None:
+        now = time.monotonic()
+        (self.laps if into is None else into)[name] = now - self.last
+        self.last = now
+
+    def total(self) -> float:
+        return time.monotonic() - self.start
