@@ -30,7 +30,7 @@ from seedgrpo.sweep.cluster import (
 from seedgrpo.sweep.console import SweepConsole, TrialRow
 from seedgrpo.sweep.layout import SweepDir, SweepNotFound, SweepRecord, config_fingerprint
 from seedgrpo.sweep.space import SweepSpace
-from seedgrpo.sweep.trainable import STEP_KEY, SweepContext, read_result, run_trial
+from seedgrpo.sweep.trainable import STEP_KEY, SweepContext, TrialTrainable, read_result
 
 __all__ = ["SweepOptions", "SweepError", "SweepOutcome", "run_sweep", "check_capacity",
            "capacity_shortfall", "one_node_shortfall",
@@ -348,7 +348,7 @@ def _build_tuner(space: SweepSpace, cfg: ExperimentConfig, context: SweepContext
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    trainable = tune.with_resources(tune.with_parameters(run_trial, context=context),
+    trainable = tune.with_resources(tune.with_parameters(TrialTrainable, context=context),
                                     resources=space.resources)
     if resumed and tune.Tuner.can_restore(str(sweep.tune_dir)):
         return tune.Tuner.restore(str(sweep.tune_dir), trainable, resume_unfinished=True,
@@ -375,7 +375,9 @@ def _build_tuner(space: SweepSpace, cfg: ExperimentConfig, context: SweepContext
         tune_config=tune.TuneConfig(
             metric=t.metric, mode=t.mode, search_alg=search_alg, scheduler=scheduler,
             num_samples=num_samples, max_concurrent_trials=t.max_concurrent_trials or None,
-            trial_name_creator=namer, trial_dirname_creator=namer),
+            trial_name_creator=namer, trial_dirname_creator=namer,
+            # warm trials: the trainable keeps its engines and ranks for the next trial
+            reuse_actors=t.reuse_actors),
         run_config=tune.RunConfig(
             name=sweep.tune_dir.name, storage_path=str(sweep.root),
             failure_config=tune.FailureConfig(max_failures=t.max_failures),
