@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import ray
 
 from seedgrpo.config import ExperimentConfig
 from seedgrpo.evaluation import BenchmarkNotFound
-from seedgrpo.learner.batch import TrainSample
 from seedgrpo.models import resolve_model_dir
+from seedgrpo.rollout.types import Completion
+from seedgrpo.runtime.actor_set import ActorSet, acquire
 from seedgrpo.runtime.metrics import TRAIN_METRICS, read_group_rows
-from seedgrpo.runtime.sync import WeightSyncer
 from seedgrpo.runtime.trial import TrialError, TrialRunner
 
 from .conftest import tiny_config
@@ -83,37 +84,36 @@ def test_three_steps_vllm_zero3_collective(ray_local, model_cache: Path, tmp_pat
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step_000003"
 
 
-def _crafted_samples(tokenizer, n: int) -> list[TrainSample]:
-    """Responses with non-zero advantages, so the update moves the weights."""
+def _crafted_update(actors: ActorSet, tokenizer) -> None:
+    """One update on hand-made responses with non-zero advantages, through the learners' own
+    entry point (shards and scores by object reference), so the weights move."""
     prompt = tokenizer("Compute 2 + 3.", add_special_tokens=False)["input_ids"]
-    samples = []
-    for i in range(n):
-        response = tokenizer(f" answer {i}", add_special_tokens=False)["input_ids"]
-        samples.append(TrainSample(prompt, response, 1.0 if i % 2 else -1.0,
-                                   [-1.0] * len(response)))
-    return samples
+    groups = []
+    for g in range(2):
+        group = []
+        for i in range(4):
+            response = tokenizer(f" answer {g}{i}", add_special_tokens=False)["input_ids"]
+            group.append(Completion(response, "", [-1.0] * len(response), truncated=False))
+        groups.append(group)
+    scored = SimpleNamespace(advantages=[[1.0, -1.0, 1.0, -1.0]] * 2)
+    actors.learners.wait(actors.learners.call("train", [prompt, prompt], [ray.put(groups)],
+                                              ray.put(scored), False), "learning")
 
 
-def _engine_matches_learner(runner: TrialRunner, tokenizer) -> tuple[float, float]:
+def _engine_matches_learner(actors: ActorSet, tokenizer) -> tuple[float, float, float]:
     """Max |engine - learner| log-prob gap on a fixed sequence, before and after one update."""
-    actors = runner.actors
     prompt = tokenizer("Hello", add_special_tokens=False)["input_ids"]
     probe = tokenizer(" world, 42", add_special_tokens=False)["input_ids"]
 
     def gap() -> float:
-        learner = ray.get([r.sequence_logprobs.remote(prompt, probe) for r in actors.learners])[0]
-        engines = ray.get([w.sequence_logprobs.remote(prompt, probe) for w in actors.workers])
+        learner = actors.learners.sequence_logprobs(prompt, probe)
+        engines = actors.rollouts.sequence_logprobs(prompt, probe)
         return max(abs(a - b) for e in engines for a, b in zip(e, learner, strict=True))
 
     before_update = gap()
-    samples = _crafted_samples(tokenizer, 8)
-    tokens = sum(len(s.response_ids) for s in samples)
-    ray.get([r.train_step.remote(samples[i * 4:(i + 1) * 4], tokens, 8)
-             for i, r in enumerate(actors.learners)])
+    _crafted_update(actors, tokenizer)
     stale = gap()  # engines still hold the old weights
-    syncer = WeightSyncer(runner.cfg.rollout.weight_sync, actors.learners, actors.workers,
-                          backend="gloo", timeout_s=120)
-    syncer.sync()
+    actors.rollouts.wait(actors.weights.push(1), "weight sync")
     return before_update, stale, gap()
 
 
@@ -136,12 +136,11 @@ def test_weight_sync_engine_matches_learner(ray_local, model_cache: Path, tmp_pa
         learner={"num_ranks": 2, "zero_stage": zero, "timeout_s": 300},
         train={"micro_batch_size": 4, "lr": 1e-2}))
     model_dir = resolve_model_dir(cfg.model)
-    runner = TrialRunner(cfg, tmp_path)
-    runner.actors = runner.start_actors(model_dir)
+    actors, _ = acquire(None, cfg, model_dir, engine)
     try:
-        before, stale, after = _engine_matches_learner(runner, load_tokenizer(model_dir))
+        before, stale, after = _engine_matches_learner(actors, load_tokenizer(model_dir))
     finally:
-        runner.actors.shutdown()
+        actors.shutdown()
     assert before < 1e-4  # same initial weights
     assert stale > 1e-3  # the update moved the learner away from the engines
     assert after < 1e-4  # and the sync brought the engines along
@@ -156,7 +155,7 @@ def test_a_dead_learner_stops_the_run_and_keeps_the_checkpoint(ray_local, model_
 
     def kill_after_checkpoint(step: int, metrics: dict) -> None:
         if step == 2:
-            ray.kill(runner.actors.learners[1])
+            ray.kill(runner.actors.learners.actors[1])
 
     runner.report = kill_after_checkpoint
     with pytest.raises(TrialError, match="an actor died while learning at step 3"):
@@ -191,3 +190,59 @@ def test_gcpo_trial_zero3(ray_local, model_cache: Path, tmp_path: Path) -> None:
     for _, m in reports:
         assert set(REQUIRED) <= set(m)
         assert 0.0 <= m["train/se_mean"] <= 1.0 and 0.0 <= m["train/factor_mean"] <= 1.0
+
+
+def _trial(cache: Path, out: Path, *, actors=None, report=None, **rollout) -> TrialRunner:
+    """A 4-step tiny trial (checkpoints at 2 and 4) on ``actors`` when given; the runner
+    keeps its actors for the next trial."""
+    cfg = ExperimentConfig.model_validate(tiny_config(
+        str(cache), rollout={"engine": "hf", "max_new_tokens": 6, **rollout},
+        train={"steps": 4, "checkpoint_every": 2},
+        eval={"every_steps": 0, "before_training": False, "max_new_tokens": 4}))
+    runner = TrialRunner(cfg, out, actors=actors)
+    runner.reports = {}
+
+    def keep(step: int, metrics: dict) -> None:
+        runner.reports[step] = metrics
+        if report is not None:
+            report(step, metrics)
+
+    runner.report = keep
+    runner.run(keep_actors=True)
+    return runner
+
+
+def _staleness(runner: TrialRunner) -> list[float]:
+    return [runner.reports[s]["train/staleness"] for s in sorted(runner.reports)]
+
+
+def test_staleness_is_measured_and_a_resumed_trial_keeps_it(ray_local, model_cache: Path,
+                                                            tmp_path: Path) -> None:
+    """train/staleness = updates the learner has made - the version the engines stamped on the
+    batch. Generating ahead makes every batch after the first exactly one update old; taking
+    turns makes none old, unless the weights are synced only every other step. A trial
+    interrupted after its checkpoint at step 2 keeps the batch generated for step 3 there; the
+    resumed trial learns from it (still one update old) and goes on as the uninterrupted one.
+    (The trials share warm actors, as a sweep's do.)"""
+    ahead = _trial(model_cache, tmp_path / "ahead", max_staleness=1)
+    assert _staleness(ahead) == [0, 1, 1, 1]
+    turns = _trial(model_cache, tmp_path / "turns", actors=ahead.actors, max_staleness=0)
+    assert turns.reused_actors and _staleness(turns) == [0, 0, 0, 0]
+    sync2 = _trial(model_cache, tmp_path / "sync2", actors=turns.actors, max_staleness=0,
+                   sync_every_steps=2)
+    assert _staleness(sync2) == [0, 1, 0, 1]
+
+    def interrupt(step: int, metrics: dict) -> None:
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _trial(model_cache, tmp_path / "split", actors=sync2.actors, report=interrupt,
+               max_staleness=1)
+    assert (tmp_path / "split" / "checkpoints" / "pending_batch_000002.json").is_file()
+    resumed = _trial(model_cache, tmp_path / "split", max_staleness=1)
+    resumed.shutdown()
+    assert sorted(resumed.reports) == [3, 4] and _staleness(resumed) == [1, 1]
+    rows = {name: read_group_rows(tmp_path / name / "train" / "groups.jsonl")
+            for name in ("ahead", "split")}
+    assert rows["split"] == rows["ahead"]  # the same groups, step by step

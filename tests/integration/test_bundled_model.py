@@ -1,0 +1,190 @@
+"""The bundled SmolLM2-135M on the synthetic arithmetic task: one training run, three checks.
+
+The tiny random model never earns a reward, so its weights never move; these checks need a
+model whose update is real. One run (``trained``, 4 steps, 2 DeepSpeed ranks at ZeRO-2, the
+next batch generated while the current one is learned) serves all three:
+
+1. **It learns.** The held-out set is fixed (64 problems, chosen by the seed, never trained
+   on); each evaluation draws 4 samples per problem at the training temperature, so its score
+   is the expected reward of the policy. Per problem, d = (correct samples after) - (correct
+   samples before), from -4 to 4. Under the null hypothesis that training does not change the
+   policy, the two evaluations of a problem are exchangeable, so each d is as likely to be -d:
+   the sign-flip (paired permutation) test, exact by dynamic programming. Problems are the
+   units (the 4 samples of one problem are not independent). The test requires p < 0.05 and a
+   rise of the mean reward of at least 0.05. The two evaluations use the same sampling seed, so
+   an unchanged policy would give identical samples: d = 0, never a false rise.
+2. **A resumed run continues the same sequence.** The same trial, interrupted after its
+   checkpoint at step 2 and started again, learns from the same batches (the batch generated
+   ahead is kept with the checkpoint) and ends with bit-identical weights.
+3. **Warm actors equal cold ones.** A second trial (other alpha and seed) on the first run's
+   actors, reset, gives bit-identical weights and metrics to the same trial on new actors.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from seedgrpo.config import ExperimentConfig
+from seedgrpo.runtime.trial import TrialRunner
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
+
+STEPS = 4
+# what only the run itself decides (timings, memory); everything else must repeat exactly
+UNTIMED = ("time/", "throughput/")
+
+
+def _config(cache: Path, *, evaluate: bool, alpha: float = 0.5, **train: Any
+            ) -> ExperimentConfig:
+    return ExperimentConfig.model_validate({
+        "model": {"source": "bundled", "name": "smollm2-135m-instruct",
+                  "cache_dir": str(cache)},
+        "data": {"fewshot": 1, "heldout_size": 64, "synthetic": {"num_problems": 500}},
+        "algorithm": {"modulation": "linear", "alpha": alpha, "group_size": 4,
+                      "clustering": "exact"},
+        "train": {"steps": STEPS, "prompts_per_step": 8, "lr": 3e-5, "micro_batch_size": 8,
+                  "checkpoint_every": 2, "seed": 0, **train},
+        "rollout": {"engine": "hf", "max_new_tokens": 40, "temperature": 1.0,
+                    "max_staleness": 1},
+        "learner": {"num_ranks": 2, "zero_stage": 2},
+        "eval": ({"benchmarks": ["heldout"], "every_steps": 0, "samples": 4,
+                  "temperature": 1.0, "max_new_tokens": 40} if evaluate else
+                 {"benchmarks": [], "every_steps": 0, "before_training": False}),
+        "tracking": {"mlflow_uri": None},
+    })
+
+
+def _weights(run_dir: Path, step: int) -> dict[str, torch.Tensor]:
+    state = torch.load(run_dir / "checkpoints" / f"step_{step:06d}" /
+                       "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False)
+    return state["module"]
+
+
+def _base_weights(cache: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    from seedgrpo.config.sections import ModelConfig
+    from seedgrpo.models import resolve_model_dir
+
+    model_dir = resolve_model_dir(ModelConfig(source="bundled", cache_dir=str(cache)))
+    return load_file(model_dir / "model.safetensors")
+
+
+def _untimed(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if not k.startswith(UNTIMED)}
+
+
+@pytest.fixture(scope="module")
+def trained(ray_local, model_cache: Path, tmp_path_factory) -> dict[str, Any]:
+    """The training run every check reads; its actors stay up for the warm-trial check."""
+    out = tmp_path_factory.mktemp("trained")
+    reports: dict[int, dict] = {}
+    runner = TrialRunner(_config(model_cache, evaluate=True), out,
+                         report=lambda s, m: reports.__setitem__(s, m))
+    t0 = time.monotonic()
+    runner.run(keep_actors=True)
+    yield {"dir": out, "reports": reports, "runner": runner,
+           "minutes": (time.monotonic() - t0) / 60}
+    runner.shutdown()
+
+
+def sign_flip_p(diffs: list[int]) -> float:
+    """Exact one-sided p of the sign-flip test: P(sum of +-|d_i| >= sum of d_i) over the 2^n
+    equally likely sign assignments (zeros dropped).
+
+    >>> sign_flip_p([1, 1, 1, 1, 1])  # 1 assignment of 32 reaches 5
+    0.03125
+    >>> sign_flip_p([2, -1]), sign_flip_p([])  # sums 3, 1, -1, -3: two of four reach 1
+    (0.5, 1.0)
+    """
+    nonzero = [abs(d) for d in diffs if d]
+    observed = sum(d for d in diffs if d)
+    counts = {0: 1}  # sum -> number of sign assignments reaching it
+    for d in nonzero:
+        nxt: dict[int, int] = defaultdict(int)
+        for total, ways in counts.items():
+            nxt[total + d] += ways
+            nxt[total - d] += ways
+        counts = nxt
+    return sum(w for t, w in counts.items() if t >= observed) / 2 ** len(nonzero)
+
+
+def _correct_per_problem(path: Path) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        counts[row["id"]] += bool(row["correct"])
+    return counts
+
+
+def test_training_raises_heldout_reward_beyond_chance(trained: dict[str, Any]) -> None:
+    out, reports = trained["dir"], trained["reports"]
+    before = _correct_per_problem(out / "eval" / "samples_step_000000.jsonl")
+    after = _correct_per_problem(out / "eval" / f"samples_step_{STEPS:06d}.jsonl")
+    assert before.keys() == after.keys() and len(before) == 64
+    diffs = [after[i] - before[i] for i in before]
+    up, down = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
+    p = sign_flip_p(diffs)
+    mean_before = reports[0]["eval/heldout/pass_at_1"]
+    mean_after = reports[STEPS]["eval/heldout/pass_at_1"]
+    summary = (f"held-out reward {mean_before:.3f} -> {mean_after:.3f}; {up} problems up, "
+               f"{down} down, sign-flip test p = {p:.2g}; {trained['minutes']:.1f} min")
+    print(summary)
+    assert mean_after >= mean_before + 0.05, summary
+    assert p < 0.05, summary
+    # every batch after the first came from weights one update old, and was learned from
+    assert [reports[s]["train/staleness"] for s in range(1, STEPS + 1)] == [0, 1, 1, 1]
+    assert min(reports[s]["train/zero_adv_frac"] for s in range(1, STEPS + 1)) < 1.0
+
+
+def test_resume_gives_the_same_batches_and_weights(trained: dict[str, Any], model_cache: Path,
+                                                   tmp_path: Path) -> None:
+    cfg = _config(model_cache, evaluate=False)  # evaluation never touches the training path
+
+    def interrupt(step: int, metrics: dict) -> None:
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        TrialRunner(cfg, tmp_path, report=interrupt).run()
+    resumed: dict[int, dict] = {}
+    TrialRunner(cfg, tmp_path, report=lambda s, m: resumed.__setitem__(s, m)).run()
+    assert sorted(resumed) == [3, 4]
+    full = trained["reports"]
+    for step in (3, 4):  # the same prompts, samples, scores and update statistics
+        for key in ("train/reward_mean", "train/response_len_mean", "train/se_mean",
+                    "train/staleness", "train/loss", "train/grad_norm"):
+            assert resumed[step][key] == full[step][key], (step, key)
+    want, got = _weights(trained["dir"], STEPS), _weights(tmp_path, STEPS)
+    for name in want:
+        assert torch.equal(want[name], got[name]), name
+
+
+def test_a_trial_on_reused_actors_equals_the_same_trial_started_cold(
+        trained: dict[str, Any], model_cache: Path, tmp_path: Path) -> None:
+    cfg = _config(model_cache, evaluate=False, alpha=1.0, steps=2, seed=7, checkpoint_every=0)
+    runs: dict[str, dict[int, dict]] = {"warm": {}, "cold": {}}
+    warm = TrialRunner(cfg, tmp_path / "warm", actors=trained["runner"].actors,
+                       report=lambda s, m: runs["warm"].__setitem__(s, m))
+    trained["runner"].actors = None  # the new trial owns them now
+    warm.run()
+    assert warm.reused_actors
+    cold = TrialRunner(cfg, tmp_path / "cold", report=lambda s, m: runs["cold"].__setitem__(s, m))
+    cold.run()
+    assert not cold.reused_actors
+    assert sorted(runs["warm"]) == sorted(runs["cold"]) == [1, 2]
+    for step in (1, 2):
+        assert _untimed(runs["warm"][step]) == _untimed(runs["cold"][step]), step
+    # the first run moved the weights, so a reset that kept any of them would show
+    base, moved = _base_weights(model_cache), _weights(trained["dir"], STEPS)
+    assert any(not torch.equal(moved[k], base[k]) for k in base)
+    want, got = _weights(tmp_path / "cold", 2), _weights(tmp_path / "warm", 2)
+    for name in want:
+        assert torch.equal(want[name], got[name]), name
