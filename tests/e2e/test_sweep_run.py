@@ -62,6 +62,10 @@ def test_grid_sweep_makes_one_parent_and_a_child_per_trial(grid_sweep: FinishedS
         assert {"config.json", "eval", "train"} <= artifacts
         samples = {a.path for a in client.list_artifacts(run.info.run_id, "eval")}
         assert samples == {"eval/samples_step_000001.jsonl", "eval/samples_step_000002.jsonl"}
+    # warm trials: the first trial starts the engines and ranks, the next three reuse them
+    warm = sorted(client.get_metric_history(r.info.run_id, "time/warm_start")[0].value
+                  for r in children)
+    assert warm == [0.0, 1.0, 1.0, 1.0]
     # linear modulation: factor = 1 - alpha * SE / ln G, visibly ordered by alpha
     factor = {r.info.run_name: r.data.metrics["train/factor_mean"] for r in children}
     assert factor["none"] == 1.0

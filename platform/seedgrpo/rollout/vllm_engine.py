@@ -49,6 +49,13 @@ def _on_cpu() -> bool:
         return True
 
 
+def _scratch_dir() -> str | None:
+    """A memory-backed directory for a weights file when there is one (``/dev/shm``), else the
+    system's temporary directory."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
 def cpu_binding(threads: int, index: int = 0, cores: int | None = None) -> str:
     """``VLLM_CPU_OMP_THREADS_BIND`` for engine ``index`` of a node: ``threads`` cores counted
     from the last core down, one block per engine.
@@ -79,7 +86,6 @@ class VLLMEngine:
                 os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND",
                                       cpu_binding(cpu_threads, cpu_index))
         self.model_dir = Path(model_dir)
-        self._weights_dir: Path | None = None  # node-local files for load_weights
         self.llm = LLM(
             model=str(self.model_dir), dtype=dtype, seed=seed,
             gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
@@ -138,16 +144,20 @@ class VLLMEngine:
         self._reloaded()
 
     def load_weights(self, weights: Iterable[tuple[str, Any]]) -> int:
-        """vLLM's workers are other processes: the tensors go through a node-local file."""
+        """vLLM's workers are other processes: the tensors go through a node-local file, in
+        memory (``/dev/shm``) where there is one, removed as soon as it is loaded."""
+        import shutil
         import tempfile
 
         from safetensors.torch import save_file
 
-        if self._weights_dir is None:
-            self._weights_dir = Path(tempfile.mkdtemp(prefix="seedgrpo-weights-"))
         state = dict(weights)
-        save_file(state, str(self._weights_dir / "model.safetensors"))
-        self.load_weights_from_dir(self._weights_dir)
+        where = Path(tempfile.mkdtemp(prefix="seedgrpo-weights-", dir=_scratch_dir()))
+        try:
+            save_file(state, str(where / "model.safetensors"))
+            self.load_weights_from_dir(where)
+        finally:
+            shutil.rmtree(where, ignore_errors=True)
         return len(state)
 
     def reset_weights(self) -> None:
@@ -164,9 +174,3 @@ class VLLMEngine:
         self.llm.reset_prefix_cache()
         return count
 
-    def close(self) -> None:
-        """Remove the node-local weight files (the engine's processes end with its actor)."""
-        if self._weights_dir is not None:
-            import shutil
-
-            shutil.rmtree(self._weights_dir, ignore_errors=True)
