@@ -73,8 +73,12 @@ def test_bundled_model_hf_and_vllm_agree(model_cache: Path, shared_data: Path,
                          ("hf", lambda: HFEngine(model_dir))):
         out = tmp_path / kind
         out.mkdir()
-        metrics, _ = _evaluate(engine(), model_dir, shared_data, limit=2, max_new_tokens=48,
-                               tmp_path=out)
+        instance = engine()
+        try:
+            metrics, _ = _evaluate(instance, model_dir, shared_data, limit=2,
+                                   max_new_tokens=48, tmp_path=out)
+        finally:
+            instance.close()
         _check(metrics, 1)
         rows = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
         assert len(rows) == 10

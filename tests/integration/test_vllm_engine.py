@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,35 @@ def test_seeded_batch_larger_than_the_token_budget(model_cache: Path) -> None:
     model_dir = resolve_model_dir(ModelConfig(source="tiny-random", name="tiny-llama",
                                               cache_dir=str(model_cache)))
     engine = VLLMEngine(model_dir, max_model_len=512)
+    started = _engine_processes()
+    assert started, "vLLM runs its engine in processes of its own"
+    try:
+        _check_seeded_batch(engine)
+    finally:
+        engine.close()
+    # closed, its processes are gone now, not at the interpreter's exit (a killed process
+    # may take a moment to be reaped on a busy machine)
+    deadline = time.monotonic() + 15
+    while _engine_processes() & started and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _engine_processes() & started
+
+
+def _engine_processes() -> set[int]:
+    """This process's live vLLM children (vLLM names them ``VLLM::EngineCore`` and so on)."""
+    import psutil
+
+    found = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.name().startswith("VLLM::") and child.status() != psutil.STATUS_ZOMBIE:
+                found.add(child.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def _check_seeded_batch(engine) -> None:
     prompts = [[1] + [40 + (i * 7 + j) % 200 for j in range(300)] for i in range(24)]
     settings = SamplingSettings(n=4, max_new_tokens=6, temperature=1.0, seed=11)
     first = engine.generate(prompts, settings)  # 24 x 301 = 7224 prompt tokens

@@ -160,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     t0 = time.monotonic()
     grade = BenchmarkGrader()
+    engine = None
     try:
         step: int | None = None
         if isinstance(model, Path):
@@ -197,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     finally:
         grade.close()
+        if engine is not None:
+            engine.close()  # vLLM's processes, before the interpreter's exit
 
     counts = {b.name: len(b.problems) for b in benchmarks}
     print(_table(metrics, names, counts, args.samples))

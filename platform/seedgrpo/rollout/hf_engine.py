@@ -150,3 +150,6 @@ class HFEngine:
         from seedgrpo.models.weight_sync import receive_tensors
 
         return self.load_weights(receive_tensors(self._weight_group, specs))
+
+    def close(self) -> None:
+        """Nothing outside this process to stop: the model goes with the object."""

@@ -75,3 +75,8 @@ class RolloutEngine(Protocol):
     def receive_weights(self, specs: list[tuple[str, str, list[int]]]) -> int:
         """Receive one broadcast of the learner's weights in the joined group."""
         ...
+
+    def close(self) -> None:
+        """Stop what the engine started outside this process (vLLM's engine processes); safe
+        to call twice. A Ray actor's engine ends with its actor and needs no call."""
+        ...

@@ -174,3 +174,10 @@ class VLLMEngine:
         self.llm.reset_prefix_cache()
         return count
 
+    def close(self) -> None:
+        """Stop vLLM's engine-core and worker processes now. Left to the interpreter's exit,
+        they hold their memory (gigabytes: the KV cache is in RAM on CPU) and a core's worth
+        of threads until the process ends, and vLLM logs its shutdown into closed streams."""
+        client = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if client is not None:
+            client.shutdown()
