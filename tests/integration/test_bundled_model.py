@@ -2,7 +2,7 @@
 
 The tiny random model never earns a reward, so its weights never move; these checks need a
 model whose update is real. One run (``trained``, 4 steps, 2 DeepSpeed ranks at ZeRO-2, the
-next batch generated while the current one is learned) serves all three:
+next batch generated while the current one is learned) and its repeat serve all three:
 
 1. **It learns.** The held-out set is fixed (64 problems, chosen by the seed, never trained
    on); each evaluation draws 4 samples per problem at the training temperature, so its score
@@ -13,11 +13,12 @@ next batch generated while the current one is learned) serves all three:
    units (the 4 samples of one problem are not independent). The test requires p < 0.05 and a
    rise of the mean reward of at least 0.05. The two evaluations use the same sampling seed, so
    an unchanged policy would give identical samples: d = 0, never a false rise.
-2. **A resumed run continues the same sequence.** The same trial, interrupted after its
-   checkpoint at step 2 and started again, learns from the same batches (the batch generated
-   ahead is kept with the checkpoint) and ends with bit-identical weights.
-3. **Warm actors equal cold ones.** A second trial (other alpha and seed) on the first run's
-   actors, reset, gives bit-identical weights and metrics to the same trial on new actors.
+2. **Warm actors equal cold ones.** The same trial again, on the first run's actors (reset to
+   the base weights, optimizer, scheduler and RNGs, as a sweep's next trial is), gives
+   bit-identical metrics and weights to the first run, which started cold.
+3. **A resumed run continues the same sequence.** That second trial is interrupted after its
+   checkpoint at step 2 and started again (cold): it learns from the same batches (the batch
+   generated ahead is kept with the checkpoint) and ends with bit-identical weights.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from seedgrpo.runtime.trial import TrialRunner
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 STEPS = 4
+HELDOUT = 64  # fewer changes the training pool too: 48 gave p = 0.19 in one run
 # what only the run itself decides (timings, memory); everything else must repeat exactly
 UNTIMED = ("time/", "throughput/")
 
@@ -46,7 +48,7 @@ def _config(cache: Path, *, evaluate: bool, alpha: float = 0.5, **train: Any
     return ExperimentConfig.model_validate({
         "model": {"source": "bundled", "name": "smollm2-135m-instruct",
                   "cache_dir": str(cache)},
-        "data": {"fewshot": 1, "heldout_size": 64, "synthetic": {"num_problems": 500}},
+        "data": {"fewshot": 1, "heldout_size": HELDOUT, "synthetic": {"num_problems": 500}},
         "algorithm": {"modulation": "linear", "alpha": alpha, "group_size": 4,
                       "clustering": "exact"},
         "train": {"steps": STEPS, "prompts_per_step": 8, "lr": 3e-5, "micro_batch_size": 8,
@@ -128,7 +130,7 @@ def test_training_raises_heldout_reward_beyond_chance(trained: dict[str, Any]) -
     out, reports = trained["dir"], trained["reports"]
     before = _correct_per_problem(out / "eval" / "samples_step_000000.jsonl")
     after = _correct_per_problem(out / "eval" / f"samples_step_{STEPS:06d}.jsonl")
-    assert before.keys() == after.keys() and len(before) == 64
+    assert before.keys() == after.keys() and len(before) == HELDOUT
     diffs = [after[i] - before[i] for i in before]
     up, down = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
     p = sign_flip_p(diffs)
@@ -144,47 +146,54 @@ def test_training_raises_heldout_reward_beyond_chance(trained: dict[str, Any]) -
     assert min(reports[s]["train/zero_adv_frac"] for s in range(1, STEPS + 1)) < 1.0
 
 
-def test_resume_gives_the_same_batches_and_weights(trained: dict[str, Any], model_cache: Path,
-                                                   tmp_path: Path) -> None:
-    cfg = _config(model_cache, evaluate=False)  # evaluation never touches the training path
+@pytest.fixture(scope="module")
+def interrupted(trained: dict[str, Any], model_cache: Path, tmp_path_factory) -> dict[str, Any]:
+    """The same trial again, on the first run's actors (reset), stopped by an interrupt after
+    its checkpoint at step 2, as a sweep's warm trial would be, then by Ctrl-C."""
+    out = tmp_path_factory.mktemp("interrupted")
+    reports: dict[int, dict] = {}
 
     def interrupt(step: int, metrics: dict) -> None:
+        reports[step] = metrics
         if step == 2:
             raise KeyboardInterrupt
 
+    runner = TrialRunner(_config(model_cache, evaluate=False), out,
+                         actors=trained["runner"].actors, report=interrupt)
+    trained["runner"].actors = None  # the new trial owns them now (and the interrupt ends them)
     with pytest.raises(KeyboardInterrupt):
-        TrialRunner(cfg, tmp_path, report=interrupt).run()
+        runner.run()
+    return {"dir": out, "reports": reports, "reused": runner.reused_actors}
+
+
+def test_a_trial_on_reused_actors_equals_the_same_trial_started_cold(
+        trained: dict[str, Any], interrupted: dict[str, Any], model_cache: Path) -> None:
+    assert interrupted["reused"]
+    assert sorted(interrupted["reports"]) == [1, 2]
+    for step in (1, 2):  # evaluation never touches the training path, so only it may differ
+        cold = {k: v for k, v in _untimed(trained["reports"][step]).items()
+                if not k.startswith("eval/")}
+        assert _untimed(interrupted["reports"][step]) == cold, step
+    # the first run moved the weights, so a reset that kept any of them would show
+    base, moved = _base_weights(model_cache), _weights(trained["dir"], STEPS)
+    assert any(not torch.equal(moved[k], base[k]) for k in base)
+    want, got = _weights(trained["dir"], 2), _weights(interrupted["dir"], 2)
+    for name in want:
+        assert torch.equal(want[name], got[name]), name
+
+
+def test_resume_gives_the_same_batches_and_weights(trained: dict[str, Any],
+                                                   interrupted: dict[str, Any],
+                                                   model_cache: Path) -> None:
     resumed: dict[int, dict] = {}
-    TrialRunner(cfg, tmp_path, report=lambda s, m: resumed.__setitem__(s, m)).run()
+    cfg = _config(model_cache, evaluate=False)
+    TrialRunner(cfg, interrupted["dir"], report=lambda s, m: resumed.__setitem__(s, m)).run()
     assert sorted(resumed) == [3, 4]
     full = trained["reports"]
     for step in (3, 4):  # the same prompts, samples, scores and update statistics
         for key in ("train/reward_mean", "train/response_len_mean", "train/se_mean",
                     "train/staleness", "train/loss", "train/grad_norm"):
             assert resumed[step][key] == full[step][key], (step, key)
-    want, got = _weights(trained["dir"], STEPS), _weights(tmp_path, STEPS)
-    for name in want:
-        assert torch.equal(want[name], got[name]), name
-
-
-def test_a_trial_on_reused_actors_equals_the_same_trial_started_cold(
-        trained: dict[str, Any], model_cache: Path, tmp_path: Path) -> None:
-    cfg = _config(model_cache, evaluate=False, alpha=1.0, steps=2, seed=7, checkpoint_every=0)
-    runs: dict[str, dict[int, dict]] = {"warm": {}, "cold": {}}
-    warm = TrialRunner(cfg, tmp_path / "warm", actors=trained["runner"].actors,
-                       report=lambda s, m: runs["warm"].__setitem__(s, m))
-    trained["runner"].actors = None  # the new trial owns them now
-    warm.run()
-    assert warm.reused_actors
-    cold = TrialRunner(cfg, tmp_path / "cold", report=lambda s, m: runs["cold"].__setitem__(s, m))
-    cold.run()
-    assert not cold.reused_actors
-    assert sorted(runs["warm"]) == sorted(runs["cold"]) == [1, 2]
-    for step in (1, 2):
-        assert _untimed(runs["warm"][step]) == _untimed(runs["cold"][step]), step
-    # the first run moved the weights, so a reset that kept any of them would show
-    base, moved = _base_weights(model_cache), _weights(trained["dir"], STEPS)
-    assert any(not torch.equal(moved[k], base[k]) for k in base)
-    want, got = _weights(tmp_path / "cold", 2), _weights(tmp_path / "warm", 2)
+    want, got = _weights(trained["dir"], STEPS), _weights(interrupted["dir"], STEPS)
     for name in want:
         assert torch.equal(want[name], got[name]), name
