@@ -148,8 +148,8 @@ def test_training_raises_heldout_reward_beyond_chance(trained: dict[str, Any]) -
 
 @pytest.fixture(scope="module")
 def interrupted(trained: dict[str, Any], model_cache: Path, tmp_path_factory) -> dict[str, Any]:
-    """The same trial again, on the first run's actors (reset), stopped by an interrupt after
-    its checkpoint at step 2, as a sweep's warm trial would be, then by Ctrl-C."""
+    """The same trial again on the first run's actors, reset as a sweep's next trial's are,
+    then interrupted (Ctrl-C) after its checkpoint at step 2, which ends those actors."""
     out = tmp_path_factory.mktemp("interrupted")
     reports: dict[int, dict] = {}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,8 @@ import pytest
 from seedgrpo.config.sections import ModelConfig
 from seedgrpo.models import resolve_model_dir
 from seedgrpo.rollout.types import SamplingSettings
+
+from ..e2e.processes import wait_until
 
 
 @pytest.mark.slow
@@ -30,10 +31,7 @@ def test_seeded_batch_larger_than_the_token_budget(model_cache: Path) -> None:
         engine.close()
     # closed, its processes are gone now, not at the interpreter's exit (a killed process
     # may take a moment to be reaped on a busy machine)
-    deadline = time.monotonic() + 15
-    while _engine_processes() & started and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not _engine_processes() & started
+    wait_until(lambda: not _engine_processes() & started, 15, "vLLM's processes to end")
 
 
 def _engine_processes() -> set[int]:

@@ -176,8 +176,9 @@ class VLLMEngine:
 
     def close(self) -> None:
         """Stop vLLM's engine-core and worker processes now. Left to the interpreter's exit,
-        they hold their memory (gigabytes: the KV cache is in RAM on CPU) and a core's worth
-        of threads until the process ends, and vLLM logs its shutdown into closed streams."""
+        they hold their memory until the process ends (gigabytes: on CPU the KV cache is in
+        RAM), and vLLM then logs its shutdown into closed streams. Idempotent: vLLM's client
+        detaches its finalizer on the first call."""
         client = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
         if client is not None:
             client.shutdown()
