@@ -313,3 +313,44 @@ def test_dockerignore_keeps_local_state_out_but_not_what_images_copy() -> None:
             for source in sources:
                 assert not _ignored(source.rstrip("/"), patterns), \
                     f"{path.name} copies {source}, which .dockerignore excludes"
+
+
+# -- closed by default -------------------------------------------------------------------------
+def _published(port: str) -> tuple[str, str, str]:
+    """``(host address, host port, container port)`` of a compose port, with its defaults."""
+    parts = with_defaults(str(port)).split(":")
+    assert len(parts) == 3, f"{port}: no host address, so Docker publishes it on 0.0.0.0"
+    return parts[0], parts[1], parts[2]
+
+
+def test_compose_publishes_mlflow_on_loopback_only_by_default(compose: dict) -> None:
+    """The server has no authentication and its artifact proxy accepts writes: a plain `up`
+    publishes it on 127.0.0.1 only; MLFLOW_BIND_ADDRESS (documented in the example .env)
+    opens it to a network."""
+    for name, service in compose["services"].items():
+        for port in service.get("ports") or []:
+            host, _, _ = _published(port)
+            assert host == "127.0.0.1", f"{name} publishes {port} on {host or 'every address'}"
+    (port,) = compose["services"]["mlflow"]["ports"]
+    assert port.startswith("${MLFLOW_BIND_ADDRESS:-127.0.0.1}:")
+    assert "#MLFLOW_BIND_ADDRESS=" in (DOCKER / "mlflow.env.example").read_text()
+
+
+@pytest.mark.parametrize("name", ["Dockerfile.cpu", "Dockerfile.gpu"])
+def test_project_images_run_ray_with_token_authentication(name: str) -> None:
+    """Without a token anyone who reaches a node's Ray ports runs code on the cluster; the
+    images turn Ray's token authentication on (the token comes from the environment or a file,
+    never from the image)."""
+    env = " ".join(args_of(dockerfile(name), "ENV"))
+    assert re.search(r"\bRAY_AUTH_MODE=token\b", env), f"{name}: {env}"
+    assert "RAY_AUTH_TOKEN" not in env, f"{name} bakes a Ray token into the image"
+
+
+def test_cluster_configs_give_every_node_the_ray_token() -> None:
+    """KubeRay keeps the token in a Secret (authOptions); the cluster launcher copies the
+    user's ~/.ray/auth_token to every node."""
+    docs = list(yaml.safe_load_all((DOCKER / "cluster" / "kuberay.yaml").read_text()))
+    (cluster,) = [d for d in docs if d and d.get("kind") == "RayCluster"]
+    assert cluster["spec"]["authOptions"] == {"mode": "token"}
+    aws = yaml.safe_load((DOCKER / "cluster" / "aws.yaml").read_text())
+    assert aws["file_mounts"]["/home/ray/.ray/auth_token"] == "~/.ray/auth_token"
