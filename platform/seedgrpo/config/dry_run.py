@@ -1,6 +1,9 @@
 """The dry run's output: a table of trials (text) or the expanded trial configs (JSON).
 
-Pure formatting, so that what ``seedgrpo-sweep --dry-run`` shows can be tested exactly.
+Pure formatting, so that what ``seedgrpo-sweep --dry-run`` shows can be tested exactly. What is
+printed is often pasted into issues and logs: tracking URIs appear with their credentials
+redacted (``seedgrpo.tracking.redact``). Output is linear in the number of trials: a trial's
+config carries no search space.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 from seedgrpo.config.loading import LoadedExperiment
 from seedgrpo.config.resources import describe_resources, total_resources, trial_bundles
 from seedgrpo.config.search_space import Trial
+from seedgrpo.tracking.redact import redact_config
 
 __all__ = ["render_trial_table", "trials_as_json"]
 
@@ -65,7 +69,7 @@ def trials_as_json(trials: Sequence[Trial]) -> list[dict[str, Any]]:
                 "bundles": [{"role": b.role, **b.resources} for b in trial_bundles(t.config)],
                 "total": total_resources(t.config),
             },
-            "config": t.config.model_dump(mode="json"),
+            "config": redact_config(t.config.model_dump(mode="json")),
         }
         for t in trials
     ]

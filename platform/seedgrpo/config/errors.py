@@ -8,13 +8,26 @@ messages are rewritten into that shape here, in one place.
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["ConfigIssue", "ConfigError", "issues_from_validation", "suggest"]
+__all__ = ["ConfigIssue", "ConfigError", "issues_from_validation", "short_repr", "suggest"]
+
+# Caps on what one message may show: a hostile file can hold a megabyte-long key or value, or
+# an alias-expanded structure, and an error must stay one readable line (review finding 2).
+_MAX_SOURCE = 160
+_MAX_PATH = 120
+_MAX_MESSAGE = 400
+_MAX_REPR = 60
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = _MAX_REPR
+_REPR.maxlong = 24
+_REPR.maxlevel = 2
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
 
 _TYPE_WORDS = {
     "int_parsing": "a whole number",
@@ -44,11 +57,15 @@ class ConfigIssue:
     line: int | None = None
 
     def render(self) -> str:
-        where = f"{self.source}:{self.line}" if self.line else self.source
+        """One line, whatever the input held: every part is cut to a bounded length and
+        control characters (a newline in a key) are escaped."""
+        source = _clip(self.source, _MAX_SOURCE)
+        where = f"{source}:{self.line}" if self.line else source
+        message = _clip(self.message, _MAX_MESSAGE)
         if not self.path:
-            return f"{where}: {self.message}"
+            return f"{where}: {message}"
         joint = " " if self.message.startswith("=") else ": "
-        return f"{where}: {self.path}{joint}{self.message}"
+        return f"{where}: {_clip(self.path, _MAX_PATH)}{joint}{message}"
 
 
 class ConfigError(ValueError):
@@ -65,8 +82,37 @@ class ConfigError(ValueError):
         return f"{len(lines)} problems:\n" + "\n".join(f"  {line}" for line in lines)
 
 
+def _clip(text: str, limit: int) -> str:
+    """``text`` on one line and at most about ``limit`` characters (the middle is dropped)."""
+    if len(text) > limit:
+        text = f"{text[: limit * 2 // 3]}...{text[-(limit // 3 - 3):]}"
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        text = "".join(c if 32 <= ord(c) != 127 else repr(c)[1:-1] for c in text)
+    return text
+
+
+def short_repr(value: Any) -> str:
+    """``repr(value)`` of bounded length, built without ever producing the full repr.
+
+    A value from an alias-heavy YAML file can expand to billions of items; ``repr(value)[:60]``
+    would build all of them first.
+
+    >>> short_repr("x" * 10_000)[:12], len(short_repr("x" * 10_000)) <= 62
+    ("'xxxxxxxxxxx", True)
+    >>> short_repr([[1] * 1000] * 1000)
+    '[[1, 1, 1, 1, ...], [1, 1, 1, 1, ...], [1, 1, 1, 1, ...], [1, 1, 1, 1, ...], ...]'
+    """
+    try:
+        text = _REPR.repr(value)
+    except ValueError:  # an int too long to print (sys.int_max_str_digits)
+        text = f"<{type(value).__name__} too large to show>"
+    return _clip(text, 2 * _MAX_REPR)
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` when a close match exists, else empty."""
+    if len(word) > 100:  # no field name is this long; and difflib is quadratic in it
+        return ""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -84,7 +130,7 @@ def _fields_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
 
 def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
     kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
-    shown = repr(value) if not isinstance(value, (dict, list)) else _short(value)
+    shown = short_repr(value)
     if kind == "extra_forbidden":
         name = str(err["loc"][-1])
         allowed = _fields_at(model, err["loc"][:-1])
@@ -108,11 +154,6 @@ def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
     if kind in ("value_error", "assertion_error"):
         return str(ctx.get("error", err["msg"]))
     return f"= {shown}: {err['msg']}"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def issues_from_validation(

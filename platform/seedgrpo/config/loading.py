@@ -2,14 +2,23 @@
 
 Search-space sources: ``search_space`` may be a mapping, a path to a YAML file of such a mapping
 (typically in ``search_spaces/``), or a list mixing both. A relative path is looked up next to the
-experiment file, then in each directory above it, then in the working directory, so
-``search_spaces/alpha.yaml`` works from ``experiments/`` and ``experiments/paper/`` alike. The
-same parameter in two sources is an error; a ``--set search_space.<param>=...`` replaces it.
+experiment file, then in each directory above it up to the project root, then in the working
+directory. The project root is the nearest ancestor holding ``pyproject.toml`` or ``.git``, or
+else the directory above the nearest ``experiments/`` the file is in (a container image ships
+``experiments/`` and ``search_spaces/`` side by side); without either, only the experiment's
+own directory is searched. So ``search_spaces/alpha.yaml`` works from ``experiments/`` and
+``experiments/paper/`` alike, while a file planted higher up (say ``/tmp/search_spaces/``) is
+never picked up. The same parameter in two sources is an error; a
+``--set search_space.<param>=...`` replaces it.
+
+An empty experiment file (or one of comments only) is refused: running every default is
+never what a sweep means, and it is what an unsaved or truncated file looks like.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +26,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from seedgrpo.config.errors import ConfigError, ConfigIssue, issues_from_validation
+from seedgrpo.config.errors import (
+    ConfigError,
+    ConfigIssue,
+    issues_from_validation,
+    short_repr,
+)
 from seedgrpo.config.overrides import Override, parse_overrides
 from seedgrpo.config.schema import ExperimentConfig
 from seedgrpo.config.search_space import ParamOrigin, check_search_space, set_dotted
@@ -38,16 +52,37 @@ class LoadedExperiment:
     origins: dict[str, ParamOrigin]  # where each search-space parameter was written
 
 
+_PROJECT_MARKERS = ("pyproject.toml", ".git")
+_MINIMAL = ("a minimal experiment file is e.g. 'model: {source: tiny-random, name: tiny-llama}' "
+            "plus the sections you change; see experiments/ for complete ones")
+
+
+def _search_dirs(base_file: Path) -> list[Path]:
+    """The experiment's directory and its parents up to the project root (see the docstring)."""
+    here = base_file.resolve().parent
+    chain = [here, *here.parents]
+    for i, directory in enumerate(chain):
+        if any((directory / marker).exists() for marker in _PROJECT_MARKERS):
+            return chain[: i + 1]
+    for i, directory in enumerate(chain[:-1]):
+        if directory.name == "experiments":
+            return chain[: i + 2]
+    return chain[:1]
+
+
 def _candidates(ref: str, base_file: Path | None) -> list[Path]:
     ref_path = Path(ref)
     if ref_path.is_absolute():
         return [ref_path]
-    dirs = []
-    if base_file is not None:
-        here = base_file.resolve().parent
-        dirs = [here, *here.parents]
+    dirs = _search_dirs(base_file) if base_file is not None else []
     dirs.append(Path.cwd())
     return [d / ref_path for d in dict.fromkeys(dirs)]
+
+
+def _default_experiment_name(file: Path) -> str:
+    """The file's stem as a safe name (it becomes a directory and an MLflow experiment)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", file.stem).lstrip(".-_")[:100]
+    return name or "experiment"
 
 
 def _read_space_file(ref: str, base_file: Path | None, label: str, line: int | None
@@ -88,8 +123,9 @@ def _gather_space(raw: Any, base_file: Path | None, label: str, positions: LineP
             data, source = item, label
             item_lines = {k: positions.get((*prefix, str(k))) for k in data}
         else:
-            issues.append(ConfigIssue(label, ".".join(prefix), f"= {item!r} must be a mapping "
-                                      "of parameters or a path to a search-space file", line))
+            issues.append(ConfigIssue(label, ".".join(prefix),
+                                      f"= {short_repr(item)} must be a mapping of parameters "
+                                      "or a path to a search-space file", line))
             continue
         for key, value in data.items():
             key = str(key)
@@ -134,7 +170,7 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> LoadedEx
     parsed = parse_overrides(overrides)
     data, positions = read_yaml(file, label=label)
     if data is None:
-        data = {}
+        raise ConfigError([ConfigIssue(label, "", f"is empty; {_MINIMAL}")])
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue(label, "", "must be a mapping of sections (model:, "
                                        "algorithm:, train:, ...) at the top level", 1)])
@@ -157,7 +193,7 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> LoadedEx
         raise ConfigError([_relabel(i, override_sources) for i in issues]) from err
 
     if base.tracking.experiment_name is None:
-        base.tracking.experiment_name = file.stem
+        base.tracking.experiment_name = _default_experiment_name(file)
     tune_origin = ParamOrigin(label, positions.get(("tune",)) or positions.get(("search_space",)))
     # A source that failed to load is reported as such, not as an empty search space too.
     domains, issues = check_search_space(base, space, origins, tune_origin=tune_origin,

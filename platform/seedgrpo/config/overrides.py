@@ -3,6 +3,9 @@
 A value is read as YAML (``0.5``, ``[4, 8]``, ``true``) unless the field holds text, where it is
 kept as typed (``--set model.name=123`` stays the string ``"123"``). Lists also accept commas
 (``--set eval.benchmarks=aime24,amc23``). An unknown path fails with the keys allowed there.
+The same key given twice is an error naming both, as a key written twice in a YAML file is: a
+silent "last one wins" hides the typo in a long command line. Values obey the limits of files
+(size, alias expansion; ``seedgrpo.config.yaml_io``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pydantic import BaseModel
 
 from seedgrpo.config.errors import ConfigError, ConfigIssue, suggest
 from seedgrpo.config.schema import ExperimentConfig
-from seedgrpo.config.yaml_io import parse_yaml_value
+from seedgrpo.config.yaml_io import YamlLimitError, parse_yaml_value
 
 __all__ = ["Override", "parse_overrides", "field_annotation", "strip_optional"]
 
@@ -90,12 +93,18 @@ def parse_overrides(items: Sequence[str]) -> list[Override]:
     """Parse every ``--set`` item; all problems are reported together."""
     parsed: list[Override] = []
     issues: list[ConfigIssue] = []
+    first_by_key: dict[str, str] = {}
     for text in items:
         key, sep, raw = text.partition("=")
         key = key.strip()
         if not sep or not key:
             issues.append(ConfigIssue(f"--set {text}", "", _USAGE))
             continue
+        if key in first_by_key:
+            issues.append(ConfigIssue(f"--set {text}", key, f"is also set by --set "
+                                      f"{first_by_key[key]}; give each key once"))
+            continue
+        first_by_key[key] = text
         try:
             if key == "search_space" or key.startswith("search_space."):
                 value = parse_yaml_value(raw)
@@ -105,6 +114,9 @@ def parse_overrides(items: Sequence[str]) -> list[Override]:
                     issues.append(ConfigIssue(f"--set {text}", "", problem))
                     continue
                 value = _typed_value(annotation, raw)
+        except YamlLimitError as err:
+            issues.append(ConfigIssue(f"--set {text}", key, f"the value {err.problem}"))
+            continue
         except yaml.YAMLError as err:
             problem = getattr(err, "problem", None) or err
             issues.append(

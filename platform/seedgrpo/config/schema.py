@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_serializer, model_validator
 
+from seedgrpo.config.errors import short_repr
 from seedgrpo.config.sections import (
     AlgorithmConfig,
     DataConfig,
@@ -40,6 +41,9 @@ __all__ = [
 ]
 
 DOMAIN_KINDS = ("grid", "choice", "uniform", "loguniform", "randint")
+MAX_DOMAIN_VALUES = 1_000  # values of one grid or choice; a sweep runs at most 10,000 trials
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_RAY_BUILTIN_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 _METRIC = re.compile(r"^(train|eval|time|throughput)/[A-Za-z0-9_./-]+$")
 
 
@@ -61,19 +65,23 @@ class Domain(Section):
                                                                                  "values"}):
             return data
         if not isinstance(data, dict):
-            raise ValueError(f"expected a mapping like {{grid: [0.0, 0.5, 1.0]}}, got {data!r}")
+            raise ValueError(f"expected a mapping like {{grid: [0.0, 0.5, 1.0]}}, got "
+                             f"{short_repr(data)}")
         if len(data) != 1:
             raise ValueError(
                 f"a parameter takes exactly one of {', '.join(DOMAIN_KINDS)}; "
-                f"got {', '.join(map(str, data)) or 'nothing'}"
+                f"got {short_repr(', '.join(map(str, data)))[1:-1] or 'nothing'}"
             )
         ((kind, values),) = data.items()
         if kind not in DOMAIN_KINDS:
-            raise ValueError(f"'{kind}' is not one of {', '.join(DOMAIN_KINDS)}")
+            raise ValueError(f"{short_repr(kind)} is not one of {', '.join(DOMAIN_KINDS)}")
         if not isinstance(values, list):
             raise ValueError(
-                f"{kind} takes a list, e.g. {{{kind}: [0.1, 0.5]}}; got {values!r}"
+                f"{kind} takes a list, e.g. {{{kind}: [0.1, 0.5]}}; got {short_repr(values)}"
             )
+        if len(values) > MAX_DOMAIN_VALUES:
+            raise ValueError(f"{kind} lists {len(values):,} values; at most "
+                             f"{MAX_DOMAIN_VALUES:,} per parameter")
         return {"kind": kind, "values": values}
 
     @model_serializer(mode="plain")
@@ -91,7 +99,7 @@ class Domain(Section):
         for v in (lo, hi):
             kind = "integers" if self.kind == "randint" else "finite numbers"
             if isinstance(v, bool) or not isinstance(v, numbers):
-                raise ValueError(f"{self.kind} bounds must be {kind}, got {v!r}")
+                raise ValueError(f"{self.kind} bounds must be {kind}, got {short_repr(v)}")
             try:
                 finite = math.isfinite(float(v))
             except OverflowError:  # a 400-digit YAML integer
@@ -123,8 +131,23 @@ class ResourceSpec(Section):
     gpus: float = Field(0.0, ge=0.0, description="GPUs reserved (fractions share one GPU).")
     custom: dict[str, float] = Field(
         default_factory=dict,
-        description="Custom Ray resources, e.g. a node-type marker that drives the autoscaler.",
+        description="Custom Ray resources, e.g. a node-type marker that drives the autoscaler; "
+        "amounts >= 0, names other than Ray's own (CPU, GPU, memory, object_store_memory).",
     )
+
+    @field_validator("custom")
+    @classmethod
+    def _sensible_custom(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, amount in value.items():
+            if name in _RAY_BUILTIN_RESOURCES:
+                raise ValueError(f"custom resource '{name}' is one of Ray's own; reserve it "
+                                 "with cpus/gpus (or leave it to Ray)")
+            if not name.strip() or len(name) > 100:
+                raise ValueError(f"custom resource name {short_repr(name)} must be a short, "
+                                 "non-empty name")
+            if amount < 0:
+                raise ValueError(f"custom resource '{name}' = {amount} must be >= 0")
+        return value
 
 
 class ResourcesConfig(Section):
@@ -178,27 +201,53 @@ class TrackingConfig(Section):
         "tracking.",
     )
     experiment_name: str | None = Field(
-        None, description="MLflow experiment; unset = the experiment file's name without .yaml."
+        None,
+        description="MLflow experiment, also a directory under output_dir: letters, digits, "
+        "'.', '_' and '-', starting with a letter or digit, at most 100 characters; unset = "
+        "the experiment file's name without .yaml (other characters become '_').",
     )
     output_dir: str = Field(
         default_factory=_env_default(OUTPUT_DIR_ENV, "runs"),
         description="Directory for checkpoints, Tune state and reports: "
         "<output_dir>/<experiment>/<sweep id>/ per sweep; unset = $SEEDGRPO_OUTPUT_DIR, else "
         "runs. On a multi-node cluster, a directory every node shares (NFS, EFS, or a bucket "
-        "mounted with s3fs/gcsfuse), checked from every node.",
+        "mounted with s3fs/gcsfuse), checked from every node. Relative (to the working "
+        "directory) or absolute (e.g. /shared/runs); no '..' components and no control "
+        "characters.",
     )
+
+    @field_validator("experiment_name")
+    @classmethod
+    def _a_safe_name(cls, value: str | None) -> str | None:
+        if value is not None and not _SAFE_NAME.match(value):
+            raise ValueError(
+                f"= {short_repr(value)} is not a safe name (it becomes a "
+                "directory and an MLflow experiment): use letters, digits, '.', '_' and '-', "
+                "starting with a letter or digit, at most 100 characters, e.g. alpha_grid"
+            )
+        return value
 
     @field_validator("output_dir")
     @classmethod
     def _a_filesystem_path(cls, value: str) -> str:
         if "://" in value:
             raise ValueError(
-                f"'{value}' is a URI; checkpoints, Tune state and reports are written to a "
-                "filesystem path: give a directory every node shares (NFS, EFS, Filestore) "
-                "or mount the bucket (s3fs, gcsfuse) and give the mount's path"
+                f"= {short_repr(value)} is a URI; checkpoints, Tune state and reports are "
+                "written to a filesystem path: give a directory every node shares (NFS, EFS, "
+                "Filestore) or mount the bucket (s3fs, gcsfuse) and give the mount's path"
             )
         if not value.strip():
             raise ValueError("is empty; give a directory, e.g. runs or /mnt/shared/runs")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError(f"= {short_repr(value)} holds a control character "
+                             "(NUL, newline, ...); give a plain directory path")
+        if len(value) > 1024:
+            raise ValueError(f"is {len(value):,} characters long; give a "
+                             "directory path of at most 1024")
+        if ".." in re.split(r"[/\\]", value):
+            raise ValueError(f"= {short_repr(value)} contains '..'; give the "
+                             "directory without it, relative to the working directory (runs) "
+                             "or absolute (/shared/runs)")
         return value
 
 

@@ -5,15 +5,24 @@ that the sweep will run (same order, same seeded draws), and the sweep hands Tun
 Order, as Ray Tune's basic variant generator: for each of ``tune.num_samples`` draws, every grid
 combination (last parameter fastest), each repeated ``tune.seeds`` times with train.seed, +1, ...
 Optuna chooses values adaptively, so its trials are listed with their domains instead.
+
+Trial names become directory names (Tune's trial directories, ``seedgrpo-train``'s output) and
+MLflow run names, so they are safe slugs: ``[A-Za-z0-9._-]``, never starting with ``.`` or
+``-``. A value that is not already such a slug (a hub id ``Qwen/Qwen2.5-0.5B``, a local path)
+keeps a readable part (its last path component) and gets a short hash of the whole value, so
+two values never share a name; names depend only on the values, so they are stable across
+runs and resumes. A trial's config carries no search space (the sweep keeps it once): each
+trial costs the same whatever the size of the space.
 """
 
 from __future__ import annotations
 
-import copy
+import hashlib
 import itertools
 import json
 import math
 import random
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from seedgrpo.config.errors import ConfigError, ConfigIssue, issues_from_validation
+from seedgrpo.config.errors import ConfigError, ConfigIssue, issues_from_validation, short_repr
 from seedgrpo.config.overrides import field_annotation, strip_optional
 from seedgrpo.config.schema import Domain, ExperimentConfig
 
@@ -32,10 +41,15 @@ _NOT_SWEEPABLE = ("tune", "tracking", "search_space")
 MAX_TRIALS = 10_000  # far beyond any sweep a cluster finishes; stops a typo from hanging the CLI
 _SHORT_NAMES = {"algorithm.alpha": "a", "algorithm.group_size": "G", "train.seed": "s",
                 "algorithm.gamma": "g", "train.lr": "lr", "algorithm.kl_coef": "kl"}
-_NAME_ORDER = ("algorithm.uncertainty", "algorithm.modulation", "algorithm.alpha",
+_NAME_ORDER = ("model.name", "algorithm.uncertainty", "algorithm.modulation", "algorithm.alpha",
                "algorithm.group_size")
 _BARE_VALUES = ("algorithm.modulation", "algorithm.uncertainty", "algorithm.estimator",
-                "algorithm.clustering", "algorithm.baseline")
+                "algorithm.clustering", "algorithm.baseline", "model.name")
+_SLUG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_MAX_PART = 40  # one value's part of a name
+_MAX_NAME = 120  # a whole name; file names may be 255 bytes
+_HASH_LEN = 8
 
 
 @dataclass(frozen=True)
@@ -70,17 +84,53 @@ def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _dotted_get(data: Mapping[str, Any], key: str) -> Any:
-    node: Any = data
-    for part in key.split("."):
-        node = node[part]
-    return node
-
-
 def _with_value(base: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    data = copy.deepcopy(base)
-    set_dotted(data, key, value)
+    return _overlay(base, {key: value})
+
+
+def _overlay(base: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``values`` set at their dotted paths; only the dicts on those paths are
+    copied (a deepcopy of the whole config per trial was most of the cost of a large grid).
+    ``base`` is never modified."""
+    data = dict(base)
+    fresh = [data]  # dicts made here: safe to write into (kept alive, so ids stay unique)
+    for key, value in values.items():
+        *parents, leaf = key.split(".")
+        node = data
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                fresh.append(child)
+            elif not any(child is f for f in fresh):
+                child = dict(child)
+                fresh.append(child)
+            node[part] = child
+            node = child
+        node[leaf] = value
     return data
+
+
+def _value_key(value: Any) -> Any:
+    """A hashable stand-in for a grid value, equal for values YAML spells differently."""
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        return json.dumps(value, sort_keys=True, default=str)
+
+
+def _duplicate_issue(domain: Domain) -> str | None:
+    """A grid that lists one value twice would silently run the same trial twice."""
+    if domain.kind != "grid":
+        return None  # choice [a, a, b] is how Ray Tune weights a draw
+    seen: set[Any] = set()
+    for value in domain.values:
+        key = _value_key(value)
+        if key in seen:
+            return f"grid lists {short_repr(value)} twice; list each value once"
+        seen.add(key)
+    return None
 
 
 def _field_kind_issue(key: str, domain: Domain, annotation: Any) -> str | None:
@@ -114,9 +164,16 @@ def _check_param(base: dict[str, Any], key: str, raw: Any, origin: ParamOrigin
         domain = Domain.model_validate(raw)
     except ValidationError as err:
         return None, [issue(str(e.get("ctx", {}).get("error", e["msg"]))) for e in err.errors()]
-    kind_problem = _field_kind_issue(key, domain, annotation)
+    kind_problem = _field_kind_issue(key, domain, annotation) or _duplicate_issue(domain)
     if kind_problem is not None:
         return None, [issue(kind_problem)]
+    return domain, []
+
+
+def _probe_param(base: dict[str, Any], key: str, domain: Domain, origin: ParamOrigin
+                 ) -> list[ConfigIssue]:
+    """Every value of one parameter, set alone on the base config, against the schema."""
+    path = f"search_space.{key}"
     probes = list(domain.values)
     if domain.kind == "randint":
         probes = [domain.values[0], domain.values[1] - 1]
@@ -126,9 +183,10 @@ def _check_param(base: dict[str, Any], key: str, raw: Any, origin: ParamOrigin
             ExperimentConfig.model_validate(_with_value(base, key, value))
         except ValidationError as err:
             for inner in issues_from_validation(err, model=ExperimentConfig, source=""):
-                issues.append(issue(f"{domain.kind} value {value!r} is invalid: "
-                                    f"{inner.path} {inner.message}".replace("  ", " ")))
-    return (domain if not issues else None), issues
+                issues.append(ConfigIssue(
+                    origin.source, path, f"{domain.kind} value {short_repr(value)} is invalid: "
+                    f"{inner.path} {inner.message}".replace("  ", " "), origin.line))
+    return issues
 
 
 def check_search_space(
@@ -139,7 +197,11 @@ def check_search_space(
     tune_origin: ParamOrigin,
     explicit: bool,
 ) -> tuple[dict[str, Domain], list[ConfigIssue]]:
-    """Validate raw parameters against ``base`` and the Tune settings; return domains and issues."""
+    """Validate raw parameters against ``base`` and the Tune settings; return domains and issues.
+
+    Cheap checks first (the shape of every parameter, the trial count), then every value
+    against the schema: a grid of a million values is refused by its count, not validated.
+    """
     base_data = base.model_dump(mode="python", exclude={"search_space"})
     domains: dict[str, Domain] = {}
     issues: list[ConfigIssue] = []
@@ -149,6 +211,14 @@ def check_search_space(
         if domain is not None:
             domains[key] = domain
     tune = base.tune
+    count = planned_trial_count(tune.num_samples, tune.seeds, domains,
+                                adaptive=tune.search_alg == "optuna")
+    if not issues and count <= MAX_TRIALS:
+        for key, domain in list(domains.items()):
+            found = _probe_param(base_data, key, domain, origins[key])
+            if found:
+                issues.extend(found)
+                del domains[key]
     if tune.search_alg == "optuna":  # per parameter: holds whatever else is wrong
         for key, d in domains.items():
             if not d.sampled:
@@ -182,8 +252,6 @@ def check_search_space(
                    "use tune.seeds to repeat each configuration with different seeds")
     if tune.seeds > 1 and "train.seed" in domains:
         tune_issue("tune.seeds", "and a search over train.seed both set the seed; keep one")
-    count = planned_trial_count(tune.num_samples, tune.seeds, domains,
-                                adaptive=tune.search_alg == "optuna")
     if count > MAX_TRIALS:
         tune_issue("tune.num_samples", f"the search space asks for {count} trials; the limit is "
                    f"{MAX_TRIALS}: lower tune.num_samples or tune.seeds, or shorten the grids")
@@ -205,12 +273,36 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_LEN]
+
+
+def _slug(text: str) -> str:
+    """``text`` when it is already a short safe slug, else a readable part and a short hash.
+
+    >>> _slug("linear"), _slug("Qwen/Qwen2.5-0.5B")
+    ('linear', 'Qwen2.5-0.5B-b3a114d7')
+    >>> _slug("../../etc")
+    'etc-74ccf3c5'
+    """
+    if _SLUG.match(text) and len(text) <= _MAX_PART:
+        return text
+    last = text.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    readable = _UNSAFE.sub("_", last).strip("._-")[: _MAX_PART - _HASH_LEN - 1].rstrip("._-")
+    digest = _digest(text)
+    return f"{readable}-{digest}" if readable else digest
+
+
 def trial_name(params: Mapping[str, Any]) -> str:
     """A short, readable run name from the varied values: ``linear-a0.5-G8-s1``.
+
+    Safe as a file name (module docstring): unsafe values become a readable slug plus a hash.
 
     >>> trial_name({"algorithm.modulation": "linear", "algorithm.alpha": 0.5,
     ...             "algorithm.group_size": 8})
     'linear-a0.5-G8'
+    >>> trial_name({"model.name": "Qwen/Qwen2.5-0.5B", "algorithm.alpha": 0.5})
+    'Qwen2.5-0.5B-b3a114d7-a0.5'
     """
     first = {k: i for i, k in enumerate(_NAME_ORDER)}
     ordered = sorted(params.items(), key=lambda kv: first.get(kv[0], len(first)))
@@ -220,11 +312,14 @@ def trial_name(params: Mapping[str, Any]) -> str:
     parts = []
     for key, value in ordered:
         if key in _BARE_VALUES:
-            parts.append(str(value))
+            parts.append(_slug(_fmt(value)))
         else:
             label = _SHORT_NAMES.get(key, key.split(".")[-1])
-            parts.append(f"{label}{_fmt(value)}")
-    return "-".join(parts) or "base"
+            parts.append(_slug(f"{label}{_fmt(value)}"))
+    name = "-".join(parts) or "base"
+    if len(name) > _MAX_NAME:
+        name = f"{name[: _MAX_NAME - _HASH_LEN - 1].rstrip('._-')}-{_digest(name)}"
+    return name
 
 
 def _draw(domain: Domain, rng: random.Random) -> Any:
@@ -277,33 +372,41 @@ def expand_trials(cfg: ExperimentConfig, *, source: str = "search_space") -> lis
     Each combination is validated as a whole, so a rule across parameters (the batch must split
     over the learner ranks) fails here, naming the trial, and never at a trial's first step.
     """
-    base = cfg.model_dump(mode="python")
+    base = cfg.model_dump(mode="python", exclude={"search_space"})
     if cfg.tune.search_alg == "optuna":
         adaptive = dict(cfg.search_space)
-        return [Trial(i, f"optuna-{i}", {}, cfg, adaptive) for i in range(cfg.tune.num_samples)]
+        bare = cfg.model_copy(update={"search_space": {}})
+        return [Trial(i, f"optuna-{i}", {}, bare, adaptive) for i in range(cfg.tune.num_samples)]
     trials: list[Trial] = []
-    seen: dict[str, int] = {}
+    taken: set[str] = set()
+    next_number: dict[str, int] = {}
     distinct: set[str] = set()
     for params in _variants(cfg):
         for offset in range(cfg.tune.seeds):
             varied = dict(params)
+            dropped = False
             if cfg.tune.seeds > 1:
                 varied["train.seed"] = cfg.train.seed + offset
-            data = copy.deepcopy(base)
-            for key, value in varied.items():
-                set_dotted(data, key, value)
-            dropped = [k for k in ignored_params(data["algorithm"]["modulation"]) if k in varied]
-            for key in dropped:
-                varied.pop(key)
-                set_dotted(data, key, _dotted_get(base, key))
-            fingerprint = json.dumps(data, sort_keys=True, default=str)
+            modulation = varied.get("algorithm.modulation", base["algorithm"]["modulation"])
+            for key in ignored_params(modulation):
+                if key in varied:
+                    del varied[key]
+                    dropped = True
+            # trials share the base, and the same modulation drops the same keys: two trials
+            # are the same run exactly when what is left of their varied values is
+            fingerprint = json.dumps(varied, sort_keys=True, default=str)
             if dropped and fingerprint in distinct:
                 continue  # identical to an earlier trial once ignored values are reset: run once
             distinct.add(fingerprint)
+            data = _overlay(base, varied)
             name = trial_name(varied)
-            seen[name] = seen.get(name, 0) + 1
-            if seen[name] > 1:
-                name = f"{name}-{seen[name]}"
+            if name in taken:  # values that print alike (0.1234, 0.1235) or coincident draws
+                number = next_number.get(name, 2)
+                while f"{name}-{number}" in taken:
+                    number += 1
+                next_number[name] = number + 1
+                name = f"{name}-{number}"
+            taken.add(name)
             try:
                 config = ExperimentConfig.model_validate(data)
             except ValidationError as err:

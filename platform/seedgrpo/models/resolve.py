@@ -2,7 +2,10 @@
 
 One directory for everyone (HF generate, vLLM, DeepSpeed ranks): the rollout engine and the
 learner then start from byte-identical weights, which the weight-sync tests rely on. The hub is
-contacted only when ``model.source`` is ``hf`` and ``model.name`` is not an existing directory.
+contacted only when ``model.source`` is ``hf`` and ``model.name`` is not an existing directory;
+then ``model.revision`` (a branch, tag or commit) pins what is downloaded, so every trial, rank
+and resumed run loads the same weights. Everything else loads from the local directory this
+returns, so the revision is applied in exactly one place.
 """
 
 from __future__ import annotations
@@ -35,15 +38,21 @@ def resolve_model_dir(cfg: ModelConfig) -> Path:
             if not (local / "config.json").is_file():
                 raise ModelLoadError(f"model.name {local} is a directory without config.json; "
                                      "point it at a saved HF model or a seedgrpo checkpoint")
+            if cfg.revision is not None:
+                logger.warning("model.revision %s is ignored: model.name %s is a local "
+                               "directory", cfg.revision, local)
             return local
         from huggingface_hub import snapshot_download
 
-        logger.info("downloading %s from the hub", cfg.name)
-        return Path(snapshot_download(cfg.name, cache_dir=str(cache_root(cfg.cache_dir) / "hub")))
+        logger.info("downloading %s (revision %s) from the hub", cfg.name,
+                    cfg.revision or "default branch")
+        return Path(snapshot_download(cfg.name, revision=cfg.revision,
+                                      cache_dir=str(cache_root(cfg.cache_dir) / "hub")))
     except ModelLoadError:
         raise
     except Exception as err:  # noqa: BLE001 - every loader failure becomes one clear message
-        raise ModelLoadError(f"model {cfg.source}:{cfg.name} could not be loaded: "
+        at = f"@{cfg.revision}" if cfg.revision else ""
+        raise ModelLoadError(f"model {cfg.source}:{cfg.name}{at} could not be loaded: "
                              f"{type(err).__name__}: {err}") from err
 
 
