@@ -107,6 +107,103 @@ def test_hostile_answers_score_zero_within_the_bound(label, completion, counter)
     verifier.close()
 
 
+# The hostile-completions figure: every one is scored by the real math_reward, stays 0 or 1,
+# and returns within the verifier's hard bound (5 s) plus a worker restart.
+_B = "\\boxed{"
+HOSTILE_COMPLETIONS = [  # (label, completion, expected reward against gold "1"; None: 0 or 1)
+    # size
+    ("megabyte of text, no box", "a" * 1_000_000, 0.0),
+    ("megabyte answer", _B + "1+" * 500_000 + "1}", 0.0),
+    ("megabyte before a right answer", "x" * 1_000_000 + _B + "1}", 1.0),
+    ("2,000-digit integer", _B + "9" * 1_999 + "}", 0.0),
+    ("answer one char over the limit", _B + "1" * 2_001 + "}", 0.0),
+    ("ten thousand boxes, last one right", (_B + "2}") * 10_000 + _B + "1}", 1.0),
+    ("ten thousand unclosed boxes", _B * 10_000, 0.0),
+    ("box inside box inside box", _B * 50 + "1" + "}" * 50, 1.0),  # the innermost box
+    # nesting and braces
+    ("5,000 nested braces", _B + "{" * 5_000 + "1" + "}" * 5_000 + "}", 0.0),
+    ("39 nested braces", _B + "{" * 39 + "1" + "}" * 39 + "}", None),
+    ("unbalanced open braces", _B + "{{{1}", 0.0),
+    ("unbalanced close braces", _B + "1}}}}}", 1.0),
+    ("escaped braces only", _B + "\\{\\{\\}}", 0.0),
+    ("thirty nested fractions", _B + "\\frac{1}{" * 30 + "2" + "}" * 30 + "}", None),
+    ("parenthesis flood", _B + "(" * 500 + "1" + ")" * 500 + "}", 0.0),
+    ("left-right flood", _B + "\\left(" * 200 + "1" + "\\right)" * 200 + "}", 0.0),
+    ("sin of sin flood", _B + "\\sin(" * 300 + "x" + ")" * 300 + "}", 0.0),
+    ("x^x^...^2 tower (slow parse)", _B + "x^" * 300 + "2}", 0.0),
+    ("900-term sum", _B + "+".join(["x"] * 900) + "}", 0.0),
+    # arithmetic that never ends
+    ("tower of powers", _B + "2^{2^{2^{2^{2^{100}}}}}}", 0.0),
+    ("9^9^9^9", _B + "9^{9^{9^{9}}}}", 0.0),
+    ("huge factorial", _B + "(10^{10})!}", 0.0),
+    ("huge binomial", _B + "\\binom{10^{7}}{5000}}", 0.0),
+    ("power of a googolplex", _B + "10^{10^{100}}}", 0.0),
+    ("factorial chain", _B + "9!!!!!!!!!!!!!!!!!!!!!!!!}", 0.0),
+    ("sqrt tower", _B + "\\sqrt{2}^{\\sqrt{2}^{\\sqrt{2}^{1000}}}}", 0.0),
+    ("sum to a googol", _B + "\\sum_{k=1}^{10^{100}} k}", 0.0),
+    ("integral of e^{x^2}", _B + "\\int_0^{10^{9}} e^{x^2} dx}", 0.0),
+    ("limit", _B + "\\lim_{n\\to\\infty} (1+1/n)^{n^{n}}}", 0.0),
+    # values that are not numbers
+    ("division by zero", _B + "\\frac{1}{0}}", 0.0),
+    ("zero to the zero", _B + "0^0}", None),  # sympy says 1
+    ("infinity", _B + "\\infty}", 0.0),
+    ("nan", _B + "nan}", 0.0),
+    ("1e999999", _B + "1e999999}", 0.0),
+    ("imaginary unit", _B + "\\sqrt{-1}}", 0.0),
+    # code and TeX that must only ever be parsed
+    ("\\input{/etc/passwd}", _B + "\\input{/etc/passwd}}", 0.0),
+    ("\\include and \\write18", _B + "\\immediate\\write18{rm -rf /}\\include{x}}", 0.0),
+    ("recursive macro", _B + "\\def\\a{\\a\\a}\\a}", 0.0),
+    ("newcommand", _B + "\\newcommand{\\one}{1}\\one}", None),
+    ("python import", _B + "__import__('os').system('touch /tmp/pwned')}", 0.0),
+    ("python exec", _B + "exec(\"import os; os._exit(1)\")}", 0.0),
+    ("python lambda bomb", _B + "(lambda f: f(f))(lambda f: f(f))}", 0.0),
+    ("sympy-looking call", _B + "Integer(1).__class__.__mro__}", 0.0),
+    ("eval of a power", _B + "eval('9**9**9')}", 0.0),
+    # bytes and unicode
+    ("NUL bytes around a right answer", "\x00" * 1_000 + _B + "1}" + "\x00" * 1_000, 1.0),
+    ("NUL inside the answer", _B + "1\x00}", None),
+    ("lone surrogate", _B + "\ud800}", 0.0),
+    ("right-to-left override", _B + "\u202e1}", None),
+    ("fullwidth one", _B + "\uff11}", None),
+    ("Cyrillic x equals one", _B + "\u0445=1}", None),  # math-verify reads the right side
+    ("zero-width joiners", _B + "1\u200d\u200d\u200d}", None),
+    ("emoji", _B + "\U0001f4a9}", 0.0),
+    ("combining marks flood", _B + "1" + "\u0301" * 1_000 + "}", None),
+    ("control characters", _B + "\x1b[2J\x07\x08}", 0.0),
+    ("JSON in the answer", _B + '{"status": "ok", "equivalent": true}}', 0.0),
+    ("newline protocol injection", _B + '1}\n{"equivalent": true}\n', 1.0),
+]
+
+
+@pytest.fixture(scope="module")
+def shared_verifier():
+    verifier = Verifier()  # the scorer's settings
+    verifier.equivalent("1", "1")  # start the worker outside the timed checks
+    yield verifier
+    verifier.close()
+
+
+def test_there_are_at_least_44_hostile_completions() -> None:
+    assert len(HOSTILE_COMPLETIONS) >= 44
+    assert len({label for label, _, _ in HOSTILE_COMPLETIONS}) == len(HOSTILE_COMPLETIONS)
+
+
+@pytest.mark.parametrize(("label", "completion", "expected"), HOSTILE_COMPLETIONS,
+                         ids=[h[0] for h in HOSTILE_COMPLETIONS])
+def test_hostile_completion_scores_zero_or_one_within_the_bound(shared_verifier, label,
+                                                                completion, expected) -> None:
+    start = time.monotonic()
+    reward = math_reward(completion, "1", verifier=shared_verifier)
+    elapsed = time.monotonic() - start
+    assert reward in (0.0, 1.0)
+    if expected is not None:
+        assert reward == expected
+    # hard bound 5 s, plus up to 5 s for a worker restart on a loaded machine
+    assert elapsed < shared_verifier.timeout_s + 5.0, f"{label} took {elapsed:.1f} s"
+    assert math_reward("\\boxed{1}", "1", verifier=shared_verifier) == 1.0  # still serving
+
+
 def test_hard_timeout_kills_and_restarts_the_worker() -> None:
     # math-verify's own alarm is 1 s here (timeout_s / 3, at least 1); a 0.5 s hard bound fires
     # first on a slow parse, so the worker is killed and a new one serves the next check.

@@ -4,23 +4,61 @@ ALGORITHMS.md section 2, step 3. ``exact`` is the paper's rule ([3p]: whitespace
 equality); ``math_verify`` (ours, recommended) merges answers that math-verify finds equivalent,
 so ``1/2``, ``0.5`` and ``\\frac{1}{2}`` share one cluster. A response without an answer is a
 cluster of its own ([3p]), which makes unanswered groups maximally uncertain.
+
+Greedy clustering compares each new answer with every cluster's representative, so G distinct
+answers cost up to G(G-1)/2 checks, and a slow pair costs about a second (math-verify's own
+alarm). ``cluster_by_equivalence`` bounds that: identical strings are merged for free, each
+distinct answer is parsed once, an answer math-verify cannot handle is compared by exact string
+from then on, and once the group's time budget is spent the remaining answers fall back to
+exact matching. What it cost is returned as ``ClusterStats`` and logged as ``reward/verify_*``.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
 from seedgrpo.algorithms._checks import check_group
 from seedgrpo.algorithms.registry import Registry
 
-__all__ = ["CLUSTERINGS", "cluster_answers"]
+__all__ = ["CLUSTERINGS", "DEFAULT_BUDGET_S", "MAX_FAILED_CHECKS", "ClusterStats", "Clustering",
+           "cluster_answers", "cluster_by_equivalence", "cluster_group"]
 
 if TYPE_CHECKING:
     from seedgrpo.rewards.verifier import Verifier
 
-ClusterFn = Callable[[Sequence[str | None], "Verifier | None"], list[int]]
+DEFAULT_BUDGET_S = 5.0  # per group; honest groups of 16 answers need well under a second
+MAX_FAILED_CHECKS = 2  # checks without a verdict before an answer is compared by exact string
+
+Clock = Callable[[], float]
+ParsedT = TypeVar("ParsedT")
+
+
+@dataclass
+class ClusterStats:
+    """What clustering one group cost. Distinct answers are counted after whitespace removal."""
+
+    distinct: int = 0
+    parses: int = 0  # parse calls: at most one per distinct answer
+    verify_calls: int = 0  # equivalence checks: at most distinct * (distinct - 1) / 2
+    unverifiable: int = 0  # compared by exact string: unparsed, or MAX_FAILED_CHECKS failures
+    fallback_answers: int = 0  # compared by exact string because the budget was spent
+    budget_exceeded: bool = False
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """Cluster id per answer (0, 1, ... in order of first appearance) and what it cost."""
+
+    ids: list[int]
+    stats: ClusterStats = field(default_factory=ClusterStats)
+
+
+ClusterFn = Callable[[Sequence[str | None], "Verifier | None", float, Clock], Clustering]
 CLUSTERINGS: Registry[ClusterFn] = Registry("clustering method")
 
 _WHITESPACE = re.compile(r"\s+")
@@ -31,7 +69,8 @@ def _normalise(answer: str) -> str:
 
 
 @CLUSTERINGS.register("exact")
-def _cluster_exact(answers: Sequence[str | None], verifier: Verifier | None) -> list[int]:
+def _cluster_exact(answers: Sequence[str | None], verifier: Verifier | None, budget_s: float,
+                   clock: Clock) -> Clustering:
     """Cluster by string equality after removing all whitespace. [3p]"""
     ids: list[int] = []
     seen: dict[str, int] = {}
@@ -46,56 +85,136 @@ def _cluster_exact(answers: Sequence[str | None], verifier: Verifier | None) -> 
             seen[key] = next_id
             next_id += 1
         ids.append(seen[key])
-    return ids
+    return Clustering(ids, ClusterStats(distinct=len(seen)))
 
 
-@CLUSTERINGS.register("math_verify")
-def _cluster_math_verify(answers: Sequence[str | None], verifier: Verifier | None) -> list[int]:
-    """Greedy clustering by math-verify equivalence against one representative per cluster.
+def cluster_by_equivalence(
+    answers: Sequence[str | None], *,
+    parse: Callable[[str, float], ParsedT | None],
+    equivalent: Callable[[ParsedT, ParsedT, float], bool | None],
+    budget_s: float = DEFAULT_BUDGET_S,
+    clock: Clock = time.monotonic,
+) -> Clustering:
+    """Greedy clustering by an equivalence check, within a time budget for the whole group.
 
-    Each answer is compared with the representatives in creation order, representative first
-    (math-verify's ``verify`` is asymmetric: gold first), and joins the first match. Identical
-    strings are merged without calling math-verify. Calls are time-bounded by the reward
-    module's worker, so hostile answers cannot stall a scorer. [ours]
+    Answers that are equal without whitespace share a cluster without any check. Each other
+    (distinct) answer is parsed once, as written (removing spaces can change LaTeX: ``\\cdot x``
+    is not ``\\cdotx``), then checked against one representative per cluster in creation order,
+    representative first (math-verify's ``verify`` is asymmetric: gold first), and joins the
+    first match. ``parse(text, seconds_left)`` returns None when the text has no expression;
+    ``equivalent(rep, new, seconds_left)`` returns None when it reached no verdict (an error or
+    a timeout), which counts as "different". An answer that did not parse, or that reached no
+    verdict ``MAX_FAILED_CHECKS`` times, is compared by exact string from then on: a hostile
+    answer costs a bounded number of checks, and one slow partner does not cut an honest answer
+    off. When ``budget_s`` is spent (read from ``clock`` before every call) the remaining
+    distinct answers each get their own cluster, which is exact matching. [ours]
+
+    >>> verdicts = {("1/2", "0.5"): True}
+    >>> result = cluster_by_equivalence(
+    ...     ["1/2", "0.5", " 1/2 ", "3", None], parse=lambda text, left: text,
+    ...     equivalent=lambda a, b, left: verdicts.get((a, b), False))
+    >>> result.ids, result.stats.parses, result.stats.verify_calls
+    ([0, 0, 0, 1, 2], 3, 2)
     """
-    from seedgrpo.rewards.verifier import default_verifier
-
-    verifier = verifier if verifier is not None else default_verifier()
+    stats = ClusterStats()
+    start = clock()
+    deadline = start + budget_s
+    keys = {_normalise(a) for a in answers if a is not None}
+    compare_any = len(keys) > 1  # one distinct answer needs no parse at all
+    cluster_of: dict[str, int] = {}
+    reps: dict[int, ParsedT] = {}  # comparable representatives, in creation order
+    failures: dict[int, int] = {}  # cluster id -> checks without a verdict (its representative)
     ids: list[int] = []
-    # (cluster id, whitespace-free key, the answer as written): math-verify sees the answer as
-    # written, since removing spaces can change LaTeX ("\cdot x" is not "\cdotx").
-    representatives: list[tuple[int, str, str]] = []
     next_id = 0
+    parsed: ParsedT | None = None  # the answer being placed, once parsed
+    own_failures = 0  # its checks without a verdict so far
+
+    def time_left() -> float:
+        left = deadline - clock()
+        if left <= 0:
+            stats.budget_exceeded = True
+        return left
+
+    def place(text: str) -> int | None:
+        """The cluster ``text`` joins, or None for a new one (made comparable when it can be)."""
+        nonlocal parsed, own_failures
+        left = time_left()
+        if not compare_any or left <= 0:
+            return None
+        stats.parses += 1
+        parsed = parse(text, left)
+        if parsed is None:
+            stats.unverifiable += 1
+            return None
+        for rep_id, rep in list(reps.items()):
+            left = time_left()
+            if left <= 0:
+                return None
+            stats.verify_calls += 1
+            verdict = equivalent(rep, parsed, left)
+            if verdict:
+                return rep_id
+            if verdict is None:
+                failures[rep_id] += 1
+                if failures[rep_id] >= MAX_FAILED_CHECKS:
+                    del reps[rep_id]
+                    stats.unverifiable += 1
+                own_failures += 1
+                if own_failures >= MAX_FAILED_CHECKS:
+                    stats.unverifiable += 1
+                    return None
+        return None
+
     for answer in answers:
         if answer is None:
             ids.append(next_id)
             next_id += 1
             continue
-        key, text = _normalise(answer), answer.strip()
-        match = next((cid for cid, rep_key, _ in representatives if rep_key == key), None)
-        if match is None:
-            for cid, _, rep_text in representatives:
-                if verifier.equivalent(rep_text, text):
-                    match = cid
-                    break
-        if match is None:
-            match = next_id
-            representatives.append((match, key, text))
-            next_id += 1
-        ids.append(match)
-    return ids
+        key = _normalise(answer)
+        if key not in cluster_of:
+            stats.distinct += 1
+            parsed, own_failures = None, 0
+            match = None if stats.budget_exceeded else place(answer.strip())
+            if match is None:
+                match, next_id = next_id, next_id + 1
+                if stats.budget_exceeded:
+                    stats.fallback_answers += 1
+                elif parsed is not None and own_failures < MAX_FAILED_CHECKS:
+                    reps[match], failures[match] = parsed, own_failures
+            cluster_of[key] = match
+        ids.append(cluster_of[key])
+    stats.seconds = clock() - start
+    return Clustering(ids, stats)
 
 
-def cluster_answers(answers: Sequence[str | None], method: str = "exact", *,
-                    verifier: Verifier | None = None) -> list[int]:
-    """Cluster id per answer, numbered 0, 1, ... in order of first appearance.
+@CLUSTERINGS.register("math_verify")
+def _cluster_math_verify(answers: Sequence[str | None], verifier: Verifier | None,
+                         budget_s: float, clock: Clock) -> Clustering:
+    """``cluster_by_equivalence`` with the time-bounded math-verify worker: each check's hard
+    bound is cut to what is left of the budget, so a hostile group overruns it by at most one
+    short call (``MIN_CALL_S``). The worker parses each text once and keeps it; the verifier
+    caches pair verdicts and texts that failed to parse across groups. [ours]"""
+    from seedgrpo.rewards.verifier import default_verifier
 
-    ``exact``: strip, remove all whitespace, compare strings. ``math_verify``: equivalent under
-    math-verify, checked by ``verifier`` (default: the process-wide one). ``None`` answers each
-    get their own cluster.
+    check = verifier if verifier is not None else default_verifier()
 
-    >>> cluster_answers(["1/2", " 1 / 2", None, "3", None])
-    [0, 0, 1, 2, 3]
+    def parse(text: str, seconds_left: float) -> str | None:
+        return text if check.parse(text, timeout_s=seconds_left) else None
+
+    def equivalent(rep: str, new: str, seconds_left: float) -> bool | None:
+        return check.compare(rep, new, timeout_s=seconds_left)
+
+    return cluster_by_equivalence(answers, parse=parse, equivalent=equivalent,
+                                  budget_s=budget_s, clock=clock)
+
+
+def cluster_group(answers: Sequence[str | None], method: str = "exact", *,
+                  verifier: Verifier | None = None, budget_s: float = DEFAULT_BUDGET_S,
+                  clock: Clock = time.monotonic) -> Clustering:
+    """``cluster_answers`` with what it cost (``ClusterStats``), for scorers that log it.
+
+    >>> cluster_group(["1", " 1", "2"]).stats.distinct
+    2
     """
     if isinstance(answers, str):
         raise ValueError("answers must be a sequence of answers (str or None), not one string")
@@ -104,4 +223,23 @@ def cluster_answers(answers: Sequence[str | None], method: str = "exact", *,
     for i, answer in enumerate(answers):
         if answer is not None and not isinstance(answer, str):
             raise ValueError(f"answers[{i}] is {type(answer).__name__}; expected str or None")
-    return CLUSTERINGS.get(method)(answers, verifier)
+    if not budget_s > 0:
+        raise ValueError(f"budget_s is {budget_s}; it must be > 0 seconds")
+    return CLUSTERINGS.get(method)(answers, verifier, budget_s, clock)
+
+
+def cluster_answers(answers: Sequence[str | None], method: str = "exact", *,
+                    verifier: Verifier | None = None, budget_s: float = DEFAULT_BUDGET_S,
+                    clock: Clock = time.monotonic) -> list[int]:
+    """Cluster id per answer, numbered 0, 1, ... in order of first appearance.
+
+    ``exact``: strip, remove all whitespace, compare strings. ``math_verify``: equivalent under
+    math-verify, checked by ``verifier`` (default: the process-wide one) within ``budget_s``
+    seconds for the whole group (``cluster_by_equivalence``). ``None`` answers each get their
+    own cluster.
+
+    >>> cluster_answers(["1/2", " 1 / 2", None, "3", None])
+    [0, 0, 1, 2, 3]
+    """
+    return cluster_group(answers, method, verifier=verifier, budget_s=budget_s,
+                         clock=clock).ids

@@ -8,7 +8,10 @@ it reaches the parser. Every such outcome increments a counter, so a scorer can 
 rewards failed closed instead of hiding it (STACK_NOTES, "math-verify").
 
 Checks are serialised by a lock: the time bound holds per check, so a batch of n hostile answers
-can take n bounds. Scorers that need throughput run several verifiers (one per process).
+can take n bounds. Scorers that need throughput run several verifiers (one per process). Repeats
+are cheap: the worker parses each distinct text once, verdicts are cached per (gold, pred), and a
+text whose parse failed fails closed at once from then on. Callers with a budget (clustering)
+shorten a call's bound with ``timeout_s``.
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ import tempfile
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
 __all__ = [
+    "CACHE_SIZE",
     "MAX_ANSWER_CHARS",
+    "MIN_CALL_S",
     "MAX_BRACE_DEPTH",
     "VerifierCounters",
     "VerifyError",
@@ -39,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 MAX_ANSWER_CHARS = 2_000  # the longest gold answer in the five benchmarks is under 300 chars
 MAX_BRACE_DEPTH = 40  # real answers nest a few levels; deeper only stalls the parser
+MIN_CALL_S = 1.5  # a budget-shortened bound still lets math-verify's own 1 s alarm fire first
+CACHE_SIZE = 4_096  # remembered verdicts and unparseable texts (each: a pair of short strings)
 _STARTUP_TIMEOUT_S = 60.0  # importing math-verify and sympy on a busy 2-core machine
 
 
@@ -57,6 +65,8 @@ class VerifierCounters:
     timeouts: int = 0  # the hard bound fired and the worker was restarted
     refused: int = 0  # too long or too deeply nested to be a real answer
     worker_starts: int = 0
+    parses: int = 0  # texts the worker parsed (each distinct text once per worker)
+    cache_hits: int = 0  # checks answered from the verdict cache or the failed-text memory
 
 
 def _brace_depth(text: str) -> int:
@@ -162,6 +172,10 @@ class Verifier:
         self.counters = VerifierCounters()
         self._lock = threading.Lock()
         self._worker: _Worker | None = None
+        # (gold, pred) -> (verdict, the counter of a failure to replay)
+        self._verdicts: OrderedDict[tuple[str, str], tuple[bool | None, str | None]] = (
+            OrderedDict())
+        self._failed: OrderedDict[str, str] = OrderedDict()  # text -> why it did not parse
         _instances.add(self)
 
     def _after_fork(self) -> None:
@@ -204,46 +218,118 @@ class Verifier:
                 self._worker = None
 
     # -- checks -----------------------------------------------------------------------------
-    def _fail(self, counter: str, message: str) -> bool:
+    def _fail(self, counter: str, message: str, *, replay: bool = False) -> None:
+        """Count a check that failed closed; raise instead under ``raise_on_error``. A replayed
+        failure (a cached verdict, a remembered text) counts again but logs only at DEBUG."""
         setattr(self.counters, counter, getattr(self.counters, counter) + 1)
         if self.raise_on_error:
             raise VerifyError(message)
-        level = logging.WARNING if counter == "errors" else logging.DEBUG
+        level = logging.WARNING if counter == "errors" and not replay else logging.DEBUG
         logger.log(level, "verify failed closed (%s): %s", counter, message)
-        return False
+
+    def _bound(self, timeout_s: float | None) -> float:
+        """This call's hard bound: ``timeout_s`` when given (a caller's budget), at most ours."""
+        if timeout_s is None:
+            return self.timeout_s
+        return min(self.timeout_s, max(MIN_CALL_S, float(timeout_s)))
+
+    def _refusal(self, texts: dict[str, str]) -> str | None:
+        for name, text in texts.items():
+            if len(text) > MAX_ANSWER_CHARS:
+                return f"{name} has {len(text)} chars (limit {MAX_ANSWER_CHARS})"
+            if _brace_depth(text) > MAX_BRACE_DEPTH:
+                return f"{name} nests braces deeper than {MAX_BRACE_DEPTH}"
+        return None
+
+    def _remember_failed(self, text: str, reason: str) -> None:
+        if len(self._failed) >= CACHE_SIZE:
+            self._failed.popitem(last=False)
+        self._failed[text] = reason
+
+    def _ask(self, request: dict, texts: dict[str, str], bound: float
+             ) -> tuple[dict | None, str | None]:
+        """The worker's reply to ``request``, or None after counting (and maybe raising) why
+        there is none; with it, the counter of a failure worth caching (math-verify's own
+        verdict on these texts, not a crashed worker or a shortened bound). Texts that could
+        not be parsed are remembered, so they never cost a parse again."""
+        for text in texts.values():
+            if text in self._failed:
+                self.counters.cache_hits += 1
+                self._fail("errors", f"{self._failed[text]} (remembered)", replay=True)
+                return None, None
+        refusal = self._refusal(texts)
+        if refusal is not None:
+            self._fail("refused", refusal)
+            return None, None
+        try:
+            worker = self._ensure_worker()
+            worker.send({**request, "timeout_s": max(1, int(bound / 3))})
+            reply = worker.read(bound)
+        except _WorkerFailed as err:
+            self._drop_worker()
+            self._fail("errors", str(err))
+            return None, None
+        full_bound = bound >= self.timeout_s
+        if reply is None:
+            self._drop_worker()
+            if full_bound and len(texts) == 1:  # a parse request: only this text is to blame
+                self._remember_failed(next(iter(texts.values())), "parse timed out")
+            self._fail("timeouts", f"no verdict within {bound:.1f} s")
+            return None, "timeouts" if full_bound else None
+        self.counters.parses += int(reply.get("parses", 0))
+        status = reply.get("status")
+        if status == "error":
+            failed = reply.get("failed")
+            if failed in texts:
+                self._remember_failed(texts[failed], str(reply.get("detail")))
+            self._fail("errors", str(reply.get("detail")))
+            return None, "errors"
+        if status == "unparsed":
+            self.counters.unparsed += 1
+            return None, "unparsed"
+        return reply, None
+
+    def parse(self, text: str, *, timeout_s: float | None = None) -> bool:
+        """Parse ``text`` in the worker, which keeps the result for later checks; True when
+        math-verify found an expression. ``timeout_s`` shortens the hard bound (a caller's
+        remaining budget; never below ``MIN_CALL_S``)."""
+        with self._lock:
+            reply, _ = self._ask({"op": "parse", "text": text}, {"text": text},
+                                 self._bound(timeout_s))
+            return reply is not None
+
+    def compare(self, gold: str, pred: str, *, timeout_s: float | None = None) -> bool | None:
+        """True or False when math-verify decided whether ``pred`` states ``gold`` (gold
+        first); None when it could not (unparsed, refused, error, timeout). Outcomes are cached
+        per (gold, pred), so a repeated answer costs no second check; a replayed failure counts
+        in its counter again, since the README reads them as answers that were not judged.
+        ``timeout_s`` as in ``parse``."""
+        with self._lock:
+            self.counters.checks += 1
+            key = (gold, pred)
+            if key in self._verdicts:
+                self._verdicts.move_to_end(key)
+                self.counters.cache_hits += 1
+                verdict, counter = self._verdicts[key]
+                if counter == "unparsed":
+                    self.counters.unparsed += 1
+                elif counter is not None:
+                    self._fail(counter, "the same pair failed before", replay=True)
+                self.counters.equivalent += verdict is True
+                return verdict
+            reply, counter = self._ask({"op": "verify", "gold": gold, "pred": pred},
+                                       {"gold": gold, "pred": pred}, self._bound(timeout_s))
+            verdict = None if reply is None else reply.get("equivalent") is True
+            self.counters.equivalent += verdict is True
+            if verdict is not None or counter is not None:
+                if len(self._verdicts) >= CACHE_SIZE:
+                    self._verdicts.popitem(last=False)
+                self._verdicts[key] = (verdict, counter)
+            return verdict
 
     def equivalent(self, gold: str, pred: str) -> bool:
         """True when ``pred`` states the same mathematical answer as ``gold`` (gold first)."""
-        with self._lock:
-            self.counters.checks += 1
-            for name, text in (("gold", gold), ("pred", pred)):
-                if len(text) > MAX_ANSWER_CHARS:
-                    return self._fail("refused", f"{name} has {len(text)} chars "
-                                      f"(limit {MAX_ANSWER_CHARS})")
-                if _brace_depth(text) > MAX_BRACE_DEPTH:
-                    return self._fail("refused", f"{name} nests braces deeper than "
-                                      f"{MAX_BRACE_DEPTH}")
-            inner_timeout = max(1, int(self.timeout_s / 3))
-            try:
-                worker = self._ensure_worker()
-                worker.send({"gold": gold, "pred": pred, "timeout_s": inner_timeout})
-                reply = worker.read(self.timeout_s)
-            except _WorkerFailed as err:
-                self._drop_worker()
-                return self._fail("errors", str(err))
-            if reply is None:
-                self._drop_worker()
-                return self._fail("timeouts", f"no verdict within {self.timeout_s:.1f} s")
-            status = reply.get("status")
-            if status == "error":
-                return self._fail("errors", str(reply.get("detail")))
-            if status == "unparsed":
-                self.counters.unparsed += 1
-                return False
-            if reply.get("equivalent") is True:
-                self.counters.equivalent += 1
-                return True
-            return False
+        return self.compare(gold, pred) is True
 
     def counter_values(self) -> dict[str, int]:
         """The counters as a plain dict, for logging."""

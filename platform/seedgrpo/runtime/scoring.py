@@ -9,21 +9,21 @@ uncertainty U then fills the ``se`` slot, so the metrics keep one name for "what
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from seedgrpo.algorithms import (
-    cluster_answers,
     extract_answer,
     gcpo_advantages,
     seed_grpo_advantages,
 )
+from seedgrpo.algorithms.clustering import cluster_group
 from seedgrpo.config.sections import AlgorithmConfig
 from seedgrpo.rewards import Verifier, math_reward
 from seedgrpo.rollout.types import Completion
 from seedgrpo.runtime.metrics import group_rows, rollout_metrics
 
-__all__ = ["GroupScore", "ScoredBatch", "score_group", "score_batch"]
+__all__ = ["GroupScore", "ScoredBatch", "clustering_metrics", "score_group", "score_batch"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class GroupScore:
     se: float
     factor: float
     num_clusters: int
+    clustering_cost: dict[str, float] = field(default_factory=dict)  # ClusterStats, as floats
 
 
 def score_group(completions: Sequence[Completion], gold: str, algo: AlgorithmConfig, *,
@@ -46,7 +47,10 @@ def score_group(completions: Sequence[Completion], gold: str, algo: AlgorithmCon
     """
     answers = [extract_answer(c.text) for c in completions]
     rewards = [math_reward(c.text, gold, verifier=verifier) for c in completions]
-    cluster_ids = cluster_answers(answers, algo.clustering, verifier=verifier)
+    clustering = cluster_group(answers, algo.clustering, verifier=verifier,
+                               budget_s=algo.clustering_budget_s)
+    cluster_ids = clustering.ids
+    cost = {k: float(v) for k, v in asdict(clustering.stats).items()}
     if algo.uncertainty == "gcpo":
         if embeddings is None:
             raise ValueError("algorithm.uncertainty 'gcpo' needs one embedding per completion")
@@ -55,7 +59,7 @@ def score_group(completions: Sequence[Completion], gold: str, algo: AlgorithmCon
             measure=algo.gcpo.measure, kappa=algo.gcpo.kappa, baseline=algo.baseline,
             gamma=algo.gamma)
         return GroupScore(rewards, answers, cluster_ids, advantages, info["se"],
-                          info["factor"], len(set(cluster_ids)))
+                          info["factor"], len(set(cluster_ids)), cost)
     logprobs = ([c.mean_logprob for c in completions] if algo.logprob_normalization == "mean"
                 else [sum(c.logprobs) for c in completions])
     advantages, info = seed_grpo_advantages(
@@ -64,7 +68,23 @@ def score_group(completions: Sequence[Completion], gold: str, algo: AlgorithmCon
         gamma=algo.gamma,
     )
     return GroupScore(rewards, answers, cluster_ids, advantages, info["se"], info["factor"],
-                      info["num_clusters"])
+                      info["num_clusters"], cost)
+
+
+def clustering_metrics(scores: Sequence[GroupScore]) -> dict[str, float]:
+    """What a step's clustering cost in math-verify, summed over its groups.
+
+    ``verify_cluster_calls``: equivalence checks; ``verify_budget_exceeded``: groups that spent
+    ``algorithm.clustering_budget_s``; ``verify_fallback_answers``: distinct answers clustered
+    by exact string because of it; ``verify_unverifiable_answers``: distinct answers clustered
+    by exact string because math-verify could not parse them or failed on them.
+    """
+    names = {"verify_calls": "reward/verify_cluster_calls",
+             "budget_exceeded": "reward/verify_budget_exceeded",
+             "fallback_answers": "reward/verify_fallback_answers",
+             "unverifiable": "reward/verify_unverifiable_answers"}
+    return {metric: float(sum(s.clustering_cost.get(key, 0.0) for s in scores))
+            for key, metric in names.items()}
 
 
 @dataclass(frozen=True)
@@ -100,4 +120,5 @@ def score_batch(groups: Sequence[Sequence[Completion]], golds: Sequence[str],
     per_group = embeddings if embeddings is not None else [None] * len(groups)
     scores = [score_group(g, gold, algo, verifier=verifier, embeddings=e)
               for g, gold, e in zip(groups, golds, per_group, strict=True)]
-    return ScoredBatch(scores, rollout_metrics(groups, scores), group_rows(scores))
+    return ScoredBatch(scores, {**rollout_metrics(groups, scores), **clustering_metrics(scores)},
+                       group_rows(scores))
