@@ -33,6 +33,7 @@ from seedgrpo.algorithms.losses import policy_loss
 from seedgrpo.config.schema import ExperimentConfig
 from seedgrpo.learner.batch import TrainSample, collate, response_embeddings, token_logprobs
 from seedgrpo.models import load_causal_lm, load_tokenizer
+from seedgrpo.runtime.checkpoint import check_checkpoint_owner
 
 __all__ = ["LearnerRank", "lr_factor", "deepspeed_config"]
 
@@ -289,6 +290,11 @@ class LearnerRank:
                                     save_latest=False)
 
     def load_checkpoint(self, directory: str, tag: str) -> dict[str, Any]:
+        # DeepSpeed unpickles (torch.load(weights_only=False)): refused here, on the node that
+        # loads, unless this user owns every file or the config trusts their owner
+        if not self.cfg.train.trust_checkpoint_owner:
+            check_checkpoint_owner(Path(directory), tag,
+                                   opt_in="set train.trust_checkpoint_owner: true")
         path, client_state = self.engine.load_checkpoint(directory, tag=tag)
         if path is None:
             raise FileNotFoundError(f"no DeepSpeed checkpoint '{tag}' in {directory}")

@@ -18,12 +18,12 @@ pending when the trial checkpoints is written beside the checkpoint (``write_pen
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from seedgrpo.fileio import atomic_write_text
 from seedgrpo.learner.batch import TrainSample
 from seedgrpo.rollout.types import Completion
 
@@ -137,9 +137,7 @@ def write_pending(path: Path, *, step: int, prompts: Sequence[TrainPrompt],
     data = {"step": step, "prompts": [asdict(p) for p in prompts],
             "groups": [[asdict(c) for c in g] for g in groups], "meta": list(meta),
             "scored": scored.to_json()}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data))  # fsynced: the trainer state written next needs it
 
 
 def read_pending(path: Path) -> dict[str, Any]:
