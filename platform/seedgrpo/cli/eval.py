@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from seedgrpo.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, configure_logging
 from seedgrpo.config.sections import BUNDLED_MODELS, TINY_MODELS, EvalConfig, ModelConfig
+from seedgrpo.runtime.checkpoint import UntrustedCheckpoint
 
 __all__ = ["main", "parse_model_spec"]
 
@@ -66,8 +67,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mlflow-uri", default=None, help="log the run here (e.g. sqlite:///mlflow.db)")
     p.add_argument("--experiment-name", default="seedgrpo-eval",
                    help="MLflow experiment (default seedgrpo-eval)")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="load a seedgrpo-train checkpoint another user owns (loading unpickles "
+                        "it, which runs any code its owner put there); default: refuse it")
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p
+
+
+def _check_checkpoint_owner(path: Path) -> None:
+    """Refuse a checkpoint another user owns (its root and the tag it exports) before DeepSpeed
+    unpickles it; raises ``UntrustedCheckpoint``."""
+    from seedgrpo.evaluation.export import find_checkpoint_root
+    from seedgrpo.runtime.checkpoint import check_checkpoint_owner, read_latest
+
+    root = find_checkpoint_root(path)
+    if root is None:
+        return
+    latest = read_latest(root)
+    tag = path.name if path.parent == root else (latest[0] if latest else None)
+    check_checkpoint_owner(root, tag, opt_in="pass --trust-checkpoint")
 
 
 def parse_model_spec(spec: str, cache_dir: str | None = None) -> ModelConfig | Path:
@@ -150,9 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--max-seq-len {args.max_seq_len} leaves no room for a prompt "
                              f"with --max-new-tokens {args.max_new_tokens}")
         model = parse_model_spec(args.model, args.cache_dir)
+        if isinstance(model, Path) and not args.trust_checkpoint:
+            _check_checkpoint_owner(model)
         benchmarks = [load_benchmark(n, data_dir=args.data_dir, limit=args.limit,
                                      seed=args.seed) for n in names]
-    except (ValidationError, ValueError) as err:  # DataError is a ValueError
+    except (ValidationError, ValueError, UntrustedCheckpoint) as err:  # DataError: a ValueError
         message = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors()) \
             if isinstance(err, ValidationError) else str(err)
         print(f"error: {message}", file=sys.stderr)
@@ -211,15 +231,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     (output / "summary.json").write_text(json.dumps(summary, indent=1))
     print(f"wrote {output / 'summary.json'} and {samples_path}")
     if args.mlflow_uri:
+        from mlflow.exceptions import MlflowException
+
         from seedgrpo.tracking import MlflowRun
+        from seedgrpo.tracking.redact import redact_text, redact_uri
 
         config = {k: v for k, v in summary.items() if k not in ("metrics", "minutes")}
-        with MlflowRun(args.mlflow_uri, args.experiment_name, run_name=_slug(args.model),
-                       config=config, tags={"seedgrpo.kind": "eval"}) as run:
-            run.log_metrics(step or 0, metrics)
-            run.log_artifact(output / "summary.json")
-            run.log_artifact(samples_path)
-        print(f"logged to MLflow run {run.run_id} at {args.mlflow_uri}")
+        try:
+            with MlflowRun(args.mlflow_uri, args.experiment_name, run_name=_slug(args.model),
+                           config=config, tags={"seedgrpo.kind": "eval"}) as run:
+                run.log_metrics(step or 0, metrics)
+                run.log_artifact(output / "summary.json")
+                run.log_artifact(samples_path)
+        except MlflowException as err:  # its message may echo the URI, password included
+            print(f"error: MLflow at {redact_uri(args.mlflow_uri)} could not log the run: "
+                  f"{redact_text(str(err))}; the results are in {output}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"logged to MLflow run {run.run_id} at {redact_uri(args.mlflow_uri)}")
     return 0
 
 

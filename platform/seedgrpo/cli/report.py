@@ -8,11 +8,13 @@ sweep's parent run and its trials from MLflow, writes tables and plots under the
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from seedgrpo.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, configure_logging
+from seedgrpo.config.schema import MLFLOW_URI_ENV
 
 __all__ = ["main"]
 
@@ -38,11 +40,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.verbose)
     from seedgrpo.sweep.layout import SweepDir, SweepNotFound
+    from seedgrpo.tracking import absolute_tracking_uri
+    from seedgrpo.tracking.redact import SecretNotStored, live_tracking_uri, redact_text
 
     target = Path(args.target)
     try:
         if target.is_dir():
             sweep = SweepDir(target.resolve())
+            current = os.environ.get(MLFLOW_URI_ENV)  # no config: the environment's URI
         else:
             from seedgrpo.cli.common import load_or_exit
 
@@ -50,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cfg = load_or_exit(args).config
             sweep = SweepDir.latest((Path(cfg.tracking.output_dir)
                                      / str(cfg.tracking.experiment_name)).resolve())
+            current = cfg.tracking.mlflow_uri
         record = sweep.read()
     except SweepNotFound as err:
         print(f"error: {err}", file=sys.stderr)
@@ -58,21 +64,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: the sweep in {sweep.root} ran without MLflow (tracking.mlflow_uri was "
               "unset), and the report reads the trials from MLflow", file=sys.stderr)
         return EXIT_BAD_INPUT
+    shown = record.mlflow_uri  # sweep.json holds the URI redacted; the password is live only
+    try:
+        uri = live_tracking_uri(shown, absolute_tracking_uri(current) if current else None)
+    except SecretNotStored as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     from mlflow.exceptions import MlflowException
 
     from seedgrpo.sweep.report import write_report
 
     out = Path(args.output) if args.output else sweep.report_dir
     try:
-        write_report(record.mlflow_uri, record.parent_run_id, out, metric=record.metric,
-                     mode=record.mode)
+        write_report(uri, record.parent_run_id, out, metric=record.metric, mode=record.mode)
         if not args.no_log:
             from mlflow.tracking import MlflowClient
 
-            MlflowClient(record.mlflow_uri).log_artifacts(record.parent_run_id, str(out),
-                                                          "report")
-    except MlflowException as err:
-        print(f"error: MLflow at {record.mlflow_uri} could not be read: {err}", file=sys.stderr)
+            MlflowClient(uri).log_artifacts(record.parent_run_id, str(out), "report")
+    except MlflowException as err:  # its message may echo the URI, password included
+        print(f"error: MLflow at {shown} could not be read: {redact_text(str(err))}",
+              file=sys.stderr)
         return EXIT_FAILED
     print(f"report: {out / 'report.md'}")
     return 0

@@ -24,6 +24,7 @@ from seedgrpo.cli.common import (
     load_trials_or_exit,
 )
 from seedgrpo.config import Trial, total_resources
+from seedgrpo.tracking.redact import redact_text
 
 __all__ = ["main"]
 
@@ -52,6 +53,10 @@ def _progress(total: int, *, resumed: bool):
     def report(step: int, m: dict[str, float]) -> None:
         if "train/reward_mean" not in m:  # an evaluation without a training step
             label = "after resuming a finished run" if resumed else "before training"
+            if "eval/avg/pass_at_1" not in m:  # a finished run resumed, no benchmarks to run
+                print(f"step {step}/{total}  already trained; no benchmarks to evaluate "
+                      "(eval.benchmarks is empty)", flush=True)
+                return
             print(f"step {step}/{total}  eval {m['eval/avg/pass_at_1']:.3f} ({label})",
                   flush=True)
             return
@@ -78,14 +83,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     trial = trials[args.trial] if args.trial is not None else Trial(0, "base", {},
                                                                      loaded.config)
     cfg = trial.config
-    output = Path(args.output_dir or Path(cfg.tracking.output_dir)
-                  / str(cfg.tracking.experiment_name) / trial.name)
+    if args.output_dir:
+        output = Path(args.output_dir)
+    else:  # a trial's name becomes a directory (and --restart deletes in it): kept inside
+        from seedgrpo.sweep.layout import PathOutsideParent, child_path
+
+        try:
+            output = child_path(Path(cfg.tracking.output_dir) / str(cfg.tracking.experiment_name),
+                                trial.name, "trial")
+        except PathOutsideParent as err:
+            print(f"error: {err}; give --output-dir", file=sys.stderr)
+            return EXIT_BAD_INPUT
     if args.restart and (output / "checkpoints").exists():
         shutil.rmtree(output / "checkpoints")
-    from seedgrpo.runtime.checkpoint import read_latest
+    from seedgrpo.runtime.checkpoint import UntrustedCheckpoint, check_checkpoint_owner, read_latest
 
     try:
         latest = read_latest(output / "checkpoints")
+        if latest is not None and not cfg.train.trust_checkpoint_owner:
+            check_checkpoint_owner(output / "checkpoints", latest[0],
+                                   opt_in="pass --set train.trust_checkpoint_owner=true")
+    except UntrustedCheckpoint as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except (OSError, ValueError, KeyError, TypeError) as err:
         print(f"error: the checkpoint in {output / 'checkpoints'} cannot be read ({err}); "
               "use --restart to start over", file=sys.stderr)
@@ -129,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             final = runner.run()
     except (TrialError, ModelLoadError, DataError, MlflowException, OSError) as err:
-        print(f"error: trial '{trial.name}' failed: {err}", file=sys.stderr)
+        # MLflow and SQLAlchemy messages may echo the tracking URI, password included
+        print(f"error: trial '{trial.name}' failed: {redact_text(str(err))}", file=sys.stderr)
         print(f"the last checkpoint (if any) is in {output / 'checkpoints'}; run the same "
               "command again to continue from it", file=sys.stderr)
         return EXIT_FAILED
@@ -137,6 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ray.shutdown()
     if "eval/avg/pass_at_1" in final:
         print(f"done: eval/avg/pass_at_1 = {final['eval/avg/pass_at_1']:.3f}; checkpoints in "
+              f"{output / 'checkpoints'}")
+    else:
+        print(f"done: trained to step {cfg.train.steps}; checkpoints in "
               f"{output / 'checkpoints'}")
     return 0
 

@@ -65,6 +65,7 @@ from seedgrpo.runtime.metrics import (
 )
 from seedgrpo.runtime.scoring import ScoredBatch
 from seedgrpo.runtime.waiting import TrialError
+from seedgrpo.tracking.redact import redact_config
 
 __all__ = ["ActorSet", "TrialError", "TrialRunner", "check_runtime_support", "resolve_engine"]
 
@@ -237,14 +238,19 @@ class TrialRunner:
 
         metrics = run_evaluation(self.eval_sets, settings, generate, grade, samples_path=path,
                                  extra={"step": step})
-        self.log_artifact(path, "eval")
+        if path.exists():  # a trial never fails after its training for a file it did not write
+            self.log_artifact(path, "eval")
+        else:
+            logger.warning("step %d: the evaluation wrote no samples (%s); nothing to log",
+                           step, path)
         return metrics
 
     def _checkpoint(self, step: int) -> None:
         tag = checkpoint_tag(step)
         self.actors.learners.save_checkpoint(str(self.checkpoint_dir), tag, step)
-        # what seedgrpo-eval needs to rebuild the model from this directory alone
-        write_experiment(self.checkpoint_dir, self.cfg.model_dump(mode="json"))
+        # what seedgrpo-eval needs to rebuild the model from this directory alone (without the
+        # tracking password: it is not needed there, and files outlive a rotated secret)
+        write_experiment(self.checkpoint_dir, redact_config(self.cfg.model_dump(mode="json")))
         if self._next is not None:  # generated ahead: the resumed trial must learn from it
             nxt = self._next
             groups = [g for shard in self.actors.rollouts.wait(
@@ -310,7 +316,8 @@ class TrialRunner:
                 yield 0, self.evaluate(0)
             for step in range(start + 1, cfg.train.steps + 1):
                 yield step, self._step(step)
-            if start >= cfg.train.steps:  # resumed a finished run: evaluate what it left
+            if start >= cfg.train.steps:  # resumed a finished run: evaluate what it left (no
+                # metrics without benchmarks: the step is reported, so a caller sees the end)
                 yield cfg.train.steps, self.evaluate(cfg.train.steps)
             self._settle_pushes()
         except BaseException:

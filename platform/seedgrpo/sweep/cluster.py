@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from seedgrpo.tracking.redact import redact_uri
+
 __all__ = ["ClusterView", "SharedStorageError", "inspect_cluster", "tracking_uri_problem",
            "readonly_autoscaler",
            "check_nodes", "check_trial_node", "network_filesystem", "SHARED_MARKER"]
@@ -103,6 +105,7 @@ def tracking_uri_problem(uri: str | None) -> str | None:
            "$MLFLOW_TRACKING_URI")
     parts = urlsplit(uri)
     scheme = parts.scheme.split("+")[0].lower()
+    uri = redact_uri(uri) or uri  # said in messages: without its password
     if scheme in ("", "file", "sqlite"):
         return (f"tracking.mlflow_uri {uri} is a file on this machine: trials on other nodes "
                 f"would write to their own copies or fail; {use}")
@@ -195,9 +198,14 @@ def _probe(marker: str, tracking_uri: str | None) -> dict[str, Any]:
 
     found: dict[str, Any] = {"host": socket.gethostname(), "marker": os.path.isfile(marker),
                              "tracking": None}
-    if tracking_uri and urlsplit(tracking_uri).scheme in ("http", "https"):
+    parts = urlsplit(tracking_uri or "")
+    if tracking_uri and parts.scheme in ("http", "https"):
+        # /health needs no credentials, and urllib cannot take them in the URL: user:secret@
+        # is dropped (the answer never echoes the password)
+        health = parts._replace(netloc=parts.netloc.rpartition("@")[2],
+                                path=parts.path.rstrip("/") + "/health", query="", fragment="")
         try:
-            with urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=10):
+            with urllib.request.urlopen(health.geturl(), timeout=10):
                 pass
         except Exception as err:  # noqa: BLE001 - any failure is the answer
             found["tracking"] = f"{type(err).__name__}: {err}"
@@ -234,7 +242,7 @@ def check_nodes(sweep_root: Path, tracking_uri: str | None, *, timeout_s: float 
     if unreachable:
         host, why = next(iter(unreachable.items()))
         raise SharedStorageError(
-            f"the MLflow server {tracking_uri} does not answer from node(s) "
+            f"the MLflow server {redact_uri(tracking_uri)} does not answer from node(s) "
             f"{', '.join(sorted(unreachable))} ({host}: {why}); start it where every node "
             "reaches it (bind it to 0.0.0.0 and allow the nodes' addresses), or fix "
             "tracking.mlflow_uri / $MLFLOW_TRACKING_URI")

@@ -21,8 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SweepDir", "SweepRecord", "config_fingerprint", "SweepNotFound", "read_json",
-           "write_json"]
+from seedgrpo.fileio import atomic_write_json
+from seedgrpo.tracking.redact import redact_text, redact_uri
+
+__all__ = ["SweepDir", "SweepRecord", "config_fingerprint", "fingerprint_matches",
+           "SweepNotFound", "PathOutsideParent", "child_path", "read_json", "write_json",
+           "LOCATION_SETTINGS"]
 
 RECORD_FILE = "sweep.json"
 LATEST_FILE = "latest"
@@ -39,26 +43,89 @@ def read_json(path: Path) -> Any | None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write atomically: a reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    """Write atomically and durably: a reader, even after a power cut, sees the old file or the
+    new one, never half of one."""
+    atomic_write_json(path, data)
 
 
 class SweepNotFound(Exception):
     """No sweep where one was expected; the message says where it looked and what to do."""
 
 
-def config_fingerprint(config: dict[str, Any]) -> str:
-    """A short hash of a resolved config: a resumed sweep must be the sweep that was started."""
+class PathOutsideParent(ValueError):
+    """A name that would place a file outside the directory meant to hold it."""
+
+
+def child_path(parent: Path, name: str, what: str) -> Path:
+    """``parent / name``, refused unless it stays inside ``parent`` (one level, no ``..``, no
+    absolute name, no symlink out): names come from configs and records, not from us.
+
+    >>> child_path(Path("/runs/x/trials"), "linear-a0.5", "trial").as_posix()
+    '/runs/x/trials/linear-a0.5'
+    >>> try:
+    ...     child_path(Path("/runs/x/trials"), "../../etc", "trial")
+    ... except PathOutsideParent as err:
+    ...     print(str(err)[:61])
+    trial name '../../etc' would be a path outside /runs/x/trials
+    """
+    problem = not name or name in (".", "..") or "/" in name or "\0" in name
+    path = parent / name
+    if not problem:
+        base = parent.resolve()
+        problem = not path.resolve().is_relative_to(base) or path.resolve() == base
+    if problem:
+        raise PathOutsideParent(f"{what} name {name!r} would be a path outside {parent}; a name "
+                                "must be one plain directory name (no '/' and not '..')")
+    return path
+
+
+# where things are kept, not what a trial is: a resumed sweep may move them (a new tracking
+# password, a renamed output mount, another model cache) and still be the same sweep
+LOCATION_SETTINGS = (("tracking", "mlflow_uri"), ("tracking", "output_dir"),
+                     ("model", "cache_dir"))
+
+
+def _without_locations(config: dict[str, Any]) -> dict[str, Any]:
+    out = dict(config)
+    for section, key in LOCATION_SETTINGS:
+        if isinstance(out.get(section), dict):
+            out[section] = {k: v for k, v in out[section].items() if k != key}
+    return out
+
+
+def _hash(config: dict[str, Any]) -> str:
     text = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def config_fingerprint(config: dict[str, Any]) -> str:
+    """A short hash of a resolved config without its locations (``LOCATION_SETTINGS``): a
+    resumed sweep must run the trials that were started, wherever it now logs and stores them.
+
+    >>> a = {"tracking": {"mlflow_uri": "http://u:old@h", "output_dir": "runs"}, "x": 1}
+    >>> b = {"tracking": {"mlflow_uri": "http://u:new@h", "output_dir": "/mnt/runs"}, "x": 1}
+    >>> config_fingerprint(a) == config_fingerprint(b)
+    True
+    >>> config_fingerprint({**a, "x": 2}) == config_fingerprint(a)
+    False
+    """
+    return _hash(_without_locations(config))
+
+
+def fingerprint_matches(recorded: str, config: dict[str, Any]) -> bool:
+    """Whether ``config`` is the config of a sweep recorded with ``recorded``; a sweep started
+    before locations were left out (its fingerprint hashed the whole config) still matches."""
+    return recorded in (config_fingerprint(config), _hash(config))
+
+
 @dataclass
 class SweepRecord:
-    """What ``sweep.json`` holds."""
+    """What ``sweep.json`` holds.
+
+    In memory ``mlflow_uri`` is the live URI (with its password, to connect); ``SweepDir.write``
+    stores it redacted, and a resumed sweep or a report takes the secret from its own config or
+    environment again (``seedgrpo.tracking.redact.live_tracking_uri``).
+    """
 
     experiment_file: str
     overrides: list[str]
@@ -92,7 +159,8 @@ class SweepDir:
         return self.root / "report"
 
     def trial_dir(self, name: str) -> Path:
-        return self.trials_dir / name
+        """The directory of trial ``name``; refused (``PathOutsideParent``) outside trials/."""
+        return child_path(self.trials_dir, name, "trial")
 
     # -- the record ---------------------------------------------------------------------------
     def read(self) -> SweepRecord:
@@ -103,7 +171,11 @@ class SweepDir:
         return SweepRecord(**data)
 
     def write(self, record: SweepRecord) -> None:
-        write_json(self.root / RECORD_FILE, asdict(record))
+        """Store ``record`` with its secrets redacted (tracking URI, ``--set`` values)."""
+        data = asdict(record)
+        data["mlflow_uri"] = redact_uri(record.mlflow_uri)
+        data["overrides"] = [redact_text(o) for o in record.overrides]
+        write_json(self.root / RECORD_FILE, data)
 
     # -- finding sweeps -----------------------------------------------------------------------
     @classmethod
@@ -128,4 +200,9 @@ class SweepDir:
             raise SweepNotFound(f"no sweep of this experiment in {experiment_root} (no "
                                 f"'{LATEST_FILE}' file there); start one without --resume, or "
                                 "give the sweep directory")
-        return cls((experiment_root / pointer.read_text().strip()).resolve())
+        try:
+            root = child_path(experiment_root, pointer.read_text().strip(), "sweep")
+        except PathOutsideParent as err:
+            raise SweepNotFound(f"{pointer} does not name a sweep of this experiment ({err}); "
+                                "give the sweep directory to --resume") from None
+        return cls(root.resolve())

@@ -17,6 +17,7 @@ from seedgrpo.config import ExperimentConfig, Trial
 from seedgrpo.config.resources import trial_bundles
 from seedgrpo.config.schema import Domain
 from seedgrpo.config.search_space import ignored_params, set_dotted, trial_name
+from seedgrpo.tracking.redact import redact_config
 
 __all__ = ["SweepSpace", "tune_domain"]
 
@@ -49,10 +50,14 @@ class SweepSpace:
 
     @classmethod
     def from_trials(cls, cfg: ExperimentConfig, trials: Sequence[Trial]) -> SweepSpace:
+        """The space of ``trials``, their tracking URIs redacted: Tune pickles the space into
+        its state files (``tune/tuner.pkl``), and the live URI reaches trials another way
+        (``SweepContext.mlflow_uri``)."""
         adaptive = cfg.tune.search_alg == "optuna"
         expanded = () if adaptive else tuple(
-            (t.name, dict(t.params), t.config.model_dump(mode="json")) for t in trials)
-        return cls(cfg.model_dump(mode="json"), expanded, adaptive)
+            (t.name, dict(t.params), redact_config(t.config.model_dump(mode="json")))
+            for t in trials)
+        return cls(redact_config(cfg.model_dump(mode="json")), expanded, adaptive)
 
     def param_space(self) -> dict[str, Any]:
         from ray import tune

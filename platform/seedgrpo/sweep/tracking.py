@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from seedgrpo.config import Trial
 from seedgrpo.sweep.layout import read_json, write_json
 from seedgrpo.tracking import MlflowRun
+from seedgrpo.tracking.mlflow_run import tracking_client
+from seedgrpo.tracking.redact import redact_config, redact_text
 
 if TYPE_CHECKING:
     from seedgrpo.config import LoadedExperiment
@@ -47,19 +49,41 @@ def read_child_run_id(trial_dir: Path) -> str | None:
     return state["run_id"] if state else None
 
 
+# characters MLflow's filter grammar cannot hold in a quoted string: it strips the outer quotes
+# and unescapes nothing, so ``'``, ``"`` and ``\`` cannot be matched exactly; LIKE's ``%`` and
+# ``_`` would be wildcards. Each becomes ``_`` (any one character) in a LIKE pattern.
+_UNQUOTABLE = str.maketrans({c: "_" for c in "'\"\\%_"})
+
+
+def like_pattern(value: str) -> str:
+    """A quoted MLflow ``LIKE`` pattern that matches ``value`` and maybe a few look-alikes
+    (each quote, backslash, ``%`` or ``_`` matches any character): a filter that always parses,
+    whatever a path or name holds. The caller keeps the runs whose tag equals ``value``.
+
+    >>> like_pattern("/runs/it's/20250101-000000")
+    "'/runs/it_s/20250101-000000'"
+    >>> like_pattern('a"b\\c_d%')
+    "'a_b_c_d_'"
+    """
+    return "'" + value.translate(_UNQUOTABLE) + "'"
+
+
 def _find_existing(uri: str, experiment: str, sweep_dir: str, name: str) -> str | None:
     """A child run this trial created before its id could be written (a crash in between)."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
+    client = tracking_client(uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return None
+    # LIKE narrows the search in the store; the exact match is ours (a path or a trial name
+    # may hold quotes, which MLflow's filter strings cannot escape)
     runs = client.search_runs(
         [found.experiment_id],
-        filter_string=f"tags.`{SWEEP_TAG}` = '{sweep_dir}' and tags.`{TRIAL_TAG}` = '{name}'",
-        max_results=1)
-    return runs[0].info.run_id if runs else None
+        filter_string=f"tags.`{SWEEP_TAG}` LIKE {like_pattern(sweep_dir)} and "
+                      f"tags.`{TRIAL_TAG}` LIKE {like_pattern(name)}",
+        max_results=100)
+    exact = [r for r in runs
+             if r.data.tags.get(SWEEP_TAG) == sweep_dir and r.data.tags.get(TRIAL_TAG) == name]
+    return exact[0].info.run_id if exact else None
 
 
 class ChildRun:
@@ -116,13 +140,27 @@ def close_child_run(uri: str, trial_dir: Path, status: str, *, stopped_early: bo
     run_id = read_child_run_id(trial_dir)
     if run_id is None:
         return
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
+    client = tracking_client(uri)
     if stopped_early:
         client.set_tag(run_id, STOPPED_TAG, "true")
     if client.get_run(run_id).info.status == "RUNNING" or status != "FINISHED":
         client.set_terminated(run_id, status)
+
+
+def _log_experiment_file(run: MlflowRun, path: Path) -> None:
+    """The experiment file as a parent-run artifact, with any tracking password in it redacted
+    (a copy under the same name is logged instead of the file)."""
+    import tempfile
+
+    text = path.read_text(encoding="utf-8", errors="replace")
+    clean = redact_text(text)
+    if clean == text:
+        run.log_artifact(path, "experiment")
+        return
+    with tempfile.TemporaryDirectory(prefix="seedgrpo-") as tmp:
+        copy = Path(tmp) / path.name
+        copy.write_text(clean, encoding="utf-8")
+        run.log_artifact(copy, "experiment")
 
 
 class ParentRun:
@@ -149,13 +187,13 @@ class ParentRun:
         # trials override): the UI's param columns stay the trials' own
         run = MlflowRun(uri, record.experiment_name, run_name=f"sweep-{sweep.root.name}",
                         config={}, tags=tags)
-        base = cfg.model_dump(mode="json")
+        base = redact_config(cfg.model_dump(mode="json"))  # no tracking password in MLflow
         run.client.log_dict(run.run_id, base, "config.json")
         run.log_params({f"tune.{k}": str(v) for k, v in base["tune"].items()}
                        | {f"sweep.{k}": v.describe() for k, v in cfg.search_space.items()}
                        | {"sweep.num_trials": str(len(trials)),
-                          "sweep.overrides": " ".join(record.overrides) or "-"})
-        run.log_artifact(loaded.path, "experiment")
+                          "sweep.overrides": redact_text(" ".join(record.overrides)) or "-"})
+        _log_experiment_file(run, loaded.path)
         return cls(run)
 
     def close(self, record: SweepRecord, report_dir: Path | None) -> None:

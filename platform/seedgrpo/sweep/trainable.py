@@ -43,7 +43,12 @@ STEP_KEY = "step"  # the time attribute ASHA reads: optimizer steps done
 
 @dataclass(frozen=True)
 class SweepContext:
-    """What every trial needs from the sweep (picklable; sent once through the object store)."""
+    """What every trial needs from the sweep (picklable; sent once through the object store).
+
+    ``mlflow_uri`` is the live tracking URI, password included: ``tune.with_parameters`` keeps
+    the context in Ray's object store, never in Tune's state files, and the space's configs
+    hold the URI redacted (``SweepSpace.from_trials``), so no file under the sweep has it.
+    """
 
     space: SweepSpace
     sweep_dir: str

@@ -14,8 +14,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from seedgrpo.tracking.redact import has_secret, redact_config
+
 __all__ = ["MlflowRun", "absolute_tracking_uri", "experiment_id", "flatten_config",
-           "metric_name"]
+           "metric_name", "tracking_client"]
 
 _BAD = re.compile(r"[^A-Za-z0-9_./ -]")
 _MAX_PARAM = 500  # MLflow's limit on a param value's length
@@ -69,6 +71,17 @@ def absolute_tracking_uri(uri: str) -> str:
     return os.path.abspath(uri)  # a plain directory: MLflow's file store
 
 
+def tracking_client(uri: str) -> Any:
+    """An ``MlflowClient`` for ``uri``, MLflow's telemetry off; for a URI with a password, its
+    "View run at http://user:password@..." lines (printed when a run ends) off too."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    if has_secret(uri):
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
 # MLflow 3's UI opens an experiment without this tag as a GenAI (traces) experiment; ours are
 # training runs, shown in the runs table with nested trials
 _KIND_TAG = ("mlflow.experimentKind", "custom_model_development")
@@ -91,16 +104,14 @@ def experiment_id(client: Any, name: str) -> str:
 class MlflowRun:
     """A run in ``experiment`` at ``uri``; use as a context manager (FAILED on an exception).
 
-    With ``run_id``, the existing run is continued (a resumed trial or sweep): nothing is created
+    ``config`` is logged as params and ``config.json`` with its tracking URI redacted. With
+    ``run_id``, the existing run is continued (a resumed trial or sweep): nothing is created
     and its params are not logged again, so a resume never duplicates a run.
     """
 
     def __init__(self, uri: str, experiment: str, *, run_name: str, config: Mapping[str, Any],
                  tags: Mapping[str, str] | None = None, run_id: str | None = None) -> None:
-        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        from mlflow.tracking import MlflowClient
-
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = tracking_client(uri)
         if run_id is not None:
             self.run = self.client.get_run(run_id)
             self.run_id = run_id
@@ -110,8 +121,9 @@ class MlflowRun:
         self.run = self.client.create_run(exp_id, run_name=run_name, tags=dict(tags or {}))
         self.run_id = self.run.info.run_id
         if config:  # a sweep's parent logs what it swept instead (seedgrpo.sweep.tracking)
-            self.log_params(flatten_config(config))
-            self.client.log_dict(self.run_id, dict(config), "config.json")
+            stored = redact_config(config)  # the tracking password stays in memory
+            self.log_params(flatten_config(stored))
+            self.client.log_dict(self.run_id, stored, "config.json")
 
     def log_params(self, params: Mapping[str, str]) -> None:
         from mlflow.entities import Param
