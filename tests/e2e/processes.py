@@ -197,3 +197,29 @@ class Postgres:
             pass
         if pid is not None:  # pg_ctl failed or timed out: the postmaster and its children
             stop_pids(descendants(pid), grace_s=5)
+
+
+def ray_workers(root_pid: int, name: str) -> list[psutil.Process]:
+    """The live Ray worker processes below ``root_pid`` whose title names the actor class (or
+    the actor's method being run): Ray titles a worker ``ray::Class`` when idle and
+    ``ray::Class.method`` while it runs that method."""
+    found = []
+    for pid in descendants(root_pid):
+        try:
+            proc = psutil.Process(pid)
+            title = proc.cmdline()
+            if (proc.status() != psutil.STATUS_ZOMBIE and title
+                    and title[0].split()[0].split(".")[0] == f"ray::{name}"):
+                found.append(proc)
+        except (psutil.Error, IndexError):
+            continue
+    return found
+
+
+def process_title(proc: psutil.Process) -> str:
+    """The process's title now (Ray's ``ray::Class.method``), or "" once it has gone."""
+    try:
+        cmdline = proc.cmdline()
+        return cmdline[0] if cmdline else ""
+    except psutil.Error:
+        return ""

@@ -4,15 +4,20 @@ The dry run starts no Ray: it validates the file, expands the search space and p
 trial (the varied parameters and what the trial reserves), then ``N trials``; ``--json`` prints
 the expanded trial configs instead. Without it the sweep runs (``seedgrpo.sweep.runner``): a
 live table per trial, MLflow parent and child runs, and the report at the end. ``--resume``
-continues the latest (or the given) sweep of this experiment.
+continues the latest (or the given) sweep of this experiment. Ctrl-C or SIGTERM stops a sweep
+gracefully (a second one at once): it is recorded INTERRUPTED, the exact resume command is
+printed, and the exit status is the shell's for that signal, 130 (SIGINT) or 143 (SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from seedgrpo.cli.common import (
     EXIT_BAD_INPUT,
@@ -22,6 +27,10 @@ from seedgrpo.cli.common import (
     load_trials_or_exit,
 )
 from seedgrpo.config.dry_run import render_trial_table, trials_as_json
+from seedgrpo.sweep.stop_signals import exit_status
+
+if TYPE_CHECKING:
+    from seedgrpo.sweep.runner import SweepOutcome
 
 __all__ = ["main"]
 
@@ -90,11 +99,15 @@ def _run(args: argparse.Namespace, loaded, trials) -> int:
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT if err.bad_input else EXIT_FAILED
-    except KeyboardInterrupt:
-        return _interrupted(args)
+    except KeyboardInterrupt:  # before the sweep ran, or a second signal while it closed
+        latest = shlex.join(["seedgrpo-sweep", args.experiment,
+                             *(w for o in args.overrides for w in ("--set", o)), "--resume"])
+        print(f"\ninterrupted; if the sweep had started, continue it with:\n  {latest}",
+              file=sys.stderr)
+        return exit_status(signal.SIGINT)
     record = outcome.record
     if record.status == "INTERRUPTED":
-        return _interrupted(args)
+        return _interrupted(outcome)
     print(f"\nsweep {record.status.lower()}: {outcome.sweep_dir.root}")
     if record.best_trial:
         print(f"best trial: {record.best_trial} ({loaded.config.tune.metric}, "
@@ -105,19 +118,25 @@ def _run(args: argparse.Namespace, loaded, trials) -> int:
     if outcome.report_dir is not None:
         print(f"report: {outcome.report_dir / 'report.md'}")
     if record.mlflow_uri:
-        if record.mlflow_uri.startswith(("http://", "https://")):  # a server: its own UI
-            print(f"compare the trials: {record.mlflow_uri} (experiment "
-                  f"'{record.experiment_name}')")
+        from seedgrpo.tracking.redact import redact_uri
+
+        shown = redact_uri(record.mlflow_uri)  # the password stays out of the console
+        if shown.startswith(("http://", "https://")):  # a server: its own UI
+            print(f"compare the trials: {shown} (experiment '{record.experiment_name}')")
         else:
-            print(f"compare the trials: mlflow ui --backend-store-uri {record.mlflow_uri}")
+            print(f"compare the trials: mlflow ui --backend-store-uri {shown}")
     return EXIT_FAILED if outcome.errors else 0
 
 
-def _interrupted(args: argparse.Namespace) -> int:
-    sets = "".join(f"--set '{o}' " for o in args.overrides)
-    print(f"\ninterrupted: finished trials and checkpoints are kept; continue with:\n"
-          f"  seedgrpo-sweep {args.experiment} {sets}--resume", file=sys.stderr)
-    return 130
+def _interrupted(outcome: SweepOutcome) -> int:
+    """Say where the interrupted sweep is and the exact command that continues it; exit as
+    the shell does for a process ended by that signal (130 for Ctrl-C, 143 for SIGTERM)."""
+    print(f"\nsweep interrupted: {outcome.sweep_dir.root}")
+    if outcome.report_dir is not None:
+        print(f"report (so far): {outcome.report_dir / 'report.md'}")
+    print(f"interrupted: finished trials and checkpoints are kept; continue with:\n"
+          f"  {outcome.resume_command}", file=sys.stderr, flush=True)
+    return exit_status(outcome.stop_signal or signal.SIGINT)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -29,12 +29,30 @@ from typing import Any
 from seedgrpo.evaluation.benchmarks import BENCHMARK_SPECS
 from seedgrpo.evaluation.paper import PAPER_ABLATIONS, PAPER_RESULTS
 
-__all__ = ["TrialRecord", "collect_trials", "write_report", "aggregate_configurations"]
+__all__ = ["TrialRecord", "Interruption", "collect_trials", "write_report",
+           "aggregate_configurations"]
 
 logger = logging.getLogger(__name__)
 
 CURVES = ("train/reward_mean", "train/se_mean", "train/factor_mean")
 _SEED = "train.seed"
+
+
+@dataclass(frozen=True)
+class Interruption:
+    """A sweep stopped before its trials ended (Ctrl-C, SIGTERM): its report says so first."""
+
+    at: str  # local time of the stop signal
+    finished: int  # trials finished before the stop
+    planned: int  # trials the sweep runs in all
+    resume_command: str  # the command that continues it
+
+    def heading(self) -> str:
+        """
+        >>> Interruption("2025-01-01 12:00:00", 1, 4, "seedgrpo-sweep e.yaml --resume /s").heading()
+        'interrupted at 2025-01-01 12:00:00, 1 of 4 trials finished'
+        """
+        return f"interrupted at {self.at}, {self.finished} of {self.planned} trials finished"
 
 
 @dataclass
@@ -193,6 +211,13 @@ def _save(plt: Any, fig: Any, path: Path) -> None:
     plt.close(fig)
 
 
+def _legend(ax: Any, **options: Any) -> None:
+    """A legend when the axes hold labeled artists (a sweep with no values yet has none, and
+    matplotlib warns "No artists with labels" for an empty one)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**options)
+
+
 def _label(ax: Any, xlabel: str, ylabel: str, title: str) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -236,7 +261,7 @@ def plot_accuracy_vs_alpha(records: Sequence[TrialRecord], metric: str, path: Pa
     ax.set_ylabel(metric)
     ax.set_title("Final accuracy against alpha, per modulation function")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     _save(plt, fig, path)
 
 
@@ -260,7 +285,7 @@ def plot_benchmarks(records: Sequence[TrialRecord], benchmarks: Sequence[str], p
     ax.set_ylabel("pass@1 (final evaluation)")
     ax.set_title("Per-benchmark results of each trial")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    _legend(ax, fontsize=7, ncol=2)
     _save(plt, fig, path)
 
 
@@ -275,7 +300,7 @@ def plot_learning_curves(records: Sequence[TrialRecord], metric: str, path: Path
                         label=r.name)
     _label(axes[0], "step", "train/reward_mean", "Training reward")
     _label(axes[1], "step", metric, "Evaluation")
-    axes[1].legend(fontsize=7)
+    _legend(axes[1], fontsize=7)
     _save(plt, fig, path)
 
 
@@ -293,14 +318,15 @@ def plot_uncertainty(records: Sequence[TrialRecord], path: Path) -> None:
            "Uncertainty of the training prompts")
     _label(axes[1], "modulation factor f (1 = unchanged advantage)", "prompts (all steps)",
            "How much modulation scaled the advantages")
-    axes[1].legend(fontsize=7)
+    _legend(axes[1], fontsize=7)
     _save(plt, fig, path)
 
 
 # -- the report -------------------------------------------------------------------------------
 def write_report(uri: str, parent_run_id: str, out_dir: Path, *, metric: str,
-                 mode: str = "max") -> Path:
-    """Collect the sweep from MLflow and write every table and plot into ``out_dir``."""
+                 mode: str = "max", interruption: Interruption | None = None) -> Path:
+    """Collect the sweep from MLflow and write every table and plot into ``out_dir``; an
+    interrupted sweep's report is headed by when it stopped and how to continue it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     records = collect_trials(uri, parent_run_id, metrics=[metric])
     benchmarks = _benchmarks(records)
@@ -312,7 +338,8 @@ def write_report(uri: str, parent_run_id: str, out_dir: Path, *, metric: str,
                "best": {"trial": best.name, "value": best.final[metric],
                         "varied": best.varied, "run_id": best.run_id} if best else None,
                "trials": rows, "configurations": configs,
-               "paper": [asdict(r) for r in PAPER_RESULTS]}
+               "paper": [asdict(r) for r in PAPER_RESULTS],
+               "interrupted": asdict(interruption) if interruption else None}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     columns = list(rows[0]) if rows else ["trial"]
     with (out_dir / "trials.csv").open("w", newline="") as f:
@@ -328,15 +355,23 @@ def write_report(uri: str, parent_run_id: str, out_dir: Path, *, metric: str,
     for name, plot in plots.items():
         plot(out_dir / name)
     (out_dir / "report.md").write_text(_markdown(records, rows, columns, best, configs, metric,
-                                                 benchmarks, paper_comparable, plots))
+                                                 benchmarks, paper_comparable, plots,
+                                                 interruption))
     return out_dir
 
 
 def _markdown(records: Sequence[TrialRecord], rows: Sequence[dict[str, Any]],
               columns: Sequence[str], best: TrialRecord | None, configs: list[dict[str, Any]],
               metric: str, benchmarks: Sequence[str], paper_comparable: bool,
-              plots: dict[str, Any]) -> str:
-    lines = ["# Sweep report", "", f"{len(records)} trials, ranked by `{metric}`.", ""]
+              plots: dict[str, Any], interruption: Interruption | None = None) -> str:
+    if interruption is None:
+        lines = ["# Sweep report", ""]
+    else:
+        lines = [f"# Sweep report: {interruption.heading()}", "",
+                 "The sweep was stopped before its trials ended; finished trials and the "
+                 "others' checkpoints are kept. Continue it with:", "",
+                 f"    {interruption.resume_command}", ""]
+    lines += [f"{len(records)} trials, ranked by `{metric}`.", ""]
     if best is not None:
         varied = ", ".join(f"{k} = {v}" for k, v in best.varied.items()) or "the base config"
         lines += [f"**Best trial: {best.name}** ({metric} = {best.final[metric]:.3f}; {varied}).",

@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shlex
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,13 +30,21 @@ from seedgrpo.sweep.cluster import (
     tracking_uri_problem,
 )
 from seedgrpo.sweep.console import SweepConsole, TrialRow
-from seedgrpo.sweep.layout import SweepDir, SweepNotFound, SweepRecord, config_fingerprint
+from seedgrpo.sweep.layout import (
+    SweepDir,
+    SweepNotFound,
+    SweepRecord,
+    config_fingerprint,
+    fingerprint_matches,
+)
 from seedgrpo.sweep.space import SweepSpace
+from seedgrpo.sweep.stop_signals import StopSignals
 from seedgrpo.sweep.trainable import STEP_KEY, SweepContext, TrialTrainable, read_result
+from seedgrpo.tracking.redact import redact_text, redact_uri
 
 __all__ = ["SweepOptions", "SweepError", "SweepOutcome", "run_sweep", "check_capacity",
            "capacity_shortfall", "one_node_shortfall",
-           "prepare_sweep_dir", "check_before_ray"]
+           "prepare_sweep_dir", "check_before_ray", "resume_command"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +74,29 @@ class SweepOutcome:
     rows: list[TrialRow] = field(default_factory=list)
     report_dir: Path | None = None
     errors: int = 0
+    stop_signal: int | None = None  # the signal that interrupted the sweep (None: no signal)
+    resume_command: str | None = None  # set when the sweep was interrupted
+
+
+def resume_command(experiment: str, overrides: Sequence[str], sweep_root: Path,
+                   options: SweepOptions) -> str:
+    """The exact command that continues this sweep, quoted for a POSIX shell: the same file,
+    ``--set`` values and Ray as the interrupted run, and this sweep's directory.
+
+    >>> print(resume_command("my exp.yaml", ["train.steps=8"], Path("/runs/x/1"),
+    ...                      SweepOptions(num_cpus=4)))
+    seedgrpo-sweep 'my exp.yaml' --set train.steps=8 --num-cpus 4 --resume /runs/x/1
+    """
+    words = ["seedgrpo-sweep", experiment]
+    for override in overrides:
+        words += ["--set", override]
+    if options.address:
+        words += ["--address", options.address]
+    if options.num_cpus:
+        words += ["--num-cpus", str(options.num_cpus)]
+    if not options.report:
+        words.append("--no-report")
+    return shlex.join([*words, "--resume", str(sweep_root)])
 
 
 # -- before Ray -------------------------------------------------------------------------------
@@ -124,12 +157,19 @@ def prepare_sweep_dir(loaded: LoadedExperiment, overrides: Sequence[str],
     """The sweep directory and its record: a new sweep, or the one ``--resume`` continues.
 
     Returns (directory, record, resumed). A resumed sweep must have the same resolved config
-    as the one that started, or its trials would not be the trials it has.
+    as the one that started, or its trials would not be the trials it has; where things are
+    kept (the tracking URI and its password, the output directory) may change. The record's
+    ``mlflow_uri`` is the live URI (``sweep.json`` holds it redacted): a resumed sweep takes the
+    password from this run's config or ``$MLFLOW_TRACKING_URI``.
     """
+    from seedgrpo.tracking import absolute_tracking_uri
+    from seedgrpo.tracking.redact import SecretNotStored, live_tracking_uri
+
     cfg = loaded.config
     experiment = str(cfg.tracking.experiment_name)
     root = (Path(cfg.tracking.output_dir) / experiment).resolve()
-    fingerprint = config_fingerprint(cfg.model_dump(mode="json"))
+    config = cfg.model_dump(mode="json")
+    uri = absolute_tracking_uri(cfg.tracking.mlflow_uri) if cfg.tracking.mlflow_uri else None
     if options.resume:
         try:
             sweep = (SweepDir(Path(options.sweep_dir).resolve()) if options.sweep_dir
@@ -137,19 +177,19 @@ def prepare_sweep_dir(loaded: LoadedExperiment, overrides: Sequence[str],
             record = sweep.read()
         except SweepNotFound as err:
             raise SweepError(str(err), bad_input=True) from None
-        if record.fingerprint != fingerprint:
+        if not fingerprint_matches(record.fingerprint, config):
             raise SweepError(
                 f"--resume: {sweep.root} was started from {record.experiment_file} with "
                 f"overrides {record.overrides or 'none'}, and this config differs from that one; "
                 "resume with the same file and --set values, or start a new sweep without "
                 "--resume", bad_input=True)
+        try:
+            record.mlflow_uri = live_tracking_uri(record.mlflow_uri, uri)
+        except SecretNotStored as err:
+            raise SweepError(f"--resume: {err}", bad_input=True) from None
         return sweep, record, True
-    from seedgrpo.tracking import absolute_tracking_uri
-
-    uri = cfg.tracking.mlflow_uri
-    record = SweepRecord(str(loaded.path), list(overrides), fingerprint, experiment,
-                         absolute_tracking_uri(uri) if uri else None, cfg.tune.metric,
-                         cfg.tune.mode)
+    record = SweepRecord(str(loaded.path), list(overrides), config_fingerprint(config),
+                         experiment, uri, cfg.tune.metric, cfg.tune.mode)
     sweep = SweepDir.new(root)
     sweep.write(record)
     return sweep, record, False
@@ -438,41 +478,69 @@ def _run_on_ray(loaded: LoadedExperiment, space: SweepSpace, trials: Sequence[Tr
     print(f"{loaded.label}: {verb} sweep {sweep.root} ({len(trials)} trials, "
           f"{cfg.tune.search_alg} search, {cfg.tune.scheduler} scheduler)", flush=True)
     if record.mlflow_uri:
-        print(f"MLflow: {record.mlflow_uri}, experiment '{record.experiment_name}', parent run "
-              f"{record.parent_run_id}", flush=True)
+        print(f"MLflow: {redact_uri(record.mlflow_uri)}, experiment "
+              f"'{record.experiment_name}', parent run {record.parent_run_id}", flush=True)
     outcome = SweepOutcome(sweep, record)
-    try:
-        tuner = _build_tuner(space, cfg, context, sweep, resumed)
-        # the console is attached here, not in RunConfig: Tune pickles RunConfig into its
-        # state, and a restored Tuner must report to this process's console
-        tuner._local_tuner.get_run_config().callbacks = [console]
-        results = tuner.fit()
-        outcome.errors = results.num_errors
-        for result in results:  # trials a resumed sweep had finished before: in the table too
-            console.add_result(result.metrics or {}, result.config or {},
-                               failed=result.error is not None)
-        ended = results.num_terminated + results.num_errors
-        expected = cfg.tune.num_samples if space.adaptive else len(trials)
-        if ended < expected:  # Ctrl-C: Tune saved its state and returned early
+    expected = cfg.tune.num_samples if space.adaptive else len(trials)
+    # Ctrl-C and SIGTERM: Tune's graceful stop (state saved, trials stopped), recorded
+    with StopSignals() as stop:
+        try:
+            tuner = _build_tuner(space, cfg, context, sweep, resumed)
+            # the callbacks are attached here, not in RunConfig: Tune pickles RunConfig into
+            # its state, and a restored Tuner must report to this process's console
+            tuner._local_tuner.get_run_config().callbacks = [console, stop.tune_callback()]
+            results = tuner.fit()
+            outcome.errors = results.num_errors
+            for result in results:  # trials a resumed sweep had finished before: in the table
+                console.add_result(result.metrics or {}, result.config or {},
+                                   failed=result.error is not None)
+            # Tune marks the trials it stopped on Ctrl-C TERMINATED, as finished ones: what
+            # really ended is what the console saw end (or a resumed sweep had ended before)
+            if _ended(console) < expected:
+                record.status = "INTERRUPTED"
+            else:
+                record.status = "FINISHED" if not outcome.errors else "FAILED"
+        except KeyboardInterrupt:  # a second Ctrl-C, or one before Tune ran: stop now
             record.status = "INTERRUPTED"
-        else:
-            record.status = "FINISHED" if not outcome.errors else "FAILED"
-    except KeyboardInterrupt:
-        record.status = "INTERRUPTED"
-        raise
-    except BaseException:
-        record.status = "FAILED"
-        raise
-    finally:
-        outcome.rows = list(console.rows.values())
-        _finish(sweep, record, parent, options, outcome, cfg)
+        except BaseException:
+            record.status = "FAILED"
+            raise
+        finally:
+            outcome.rows = list(console.rows.values())
+            if record.status == "INTERRUPTED":
+                outcome.stop_signal = stop.received
+                outcome.resume_command = resume_command(loaded.label, overrides, sweep.root,
+                                                        options)
+            _finish(sweep, record, parent, options, outcome, cfg, expected=expected,
+                    stopped_at=stop.received_at)
     console.print_table()
     return outcome
 
 
+def _ended(console: SweepConsole) -> int:
+    """Trials that ran to their end: finished, stopped early by the scheduler, or failed."""
+    return sum(row.status in ("DONE", "STOPPED", "ERROR") for row in console.rows.values())
+
+
+def _kill_unfinished_children(uri: str, sweep: SweepDir) -> None:
+    """An interrupted sweep's trials that were still running: their child runs KILLED, as the
+    parent's (a resume sets them RUNNING again and finishes them)."""
+    from mlflow.tracking import MlflowClient
+
+    from seedgrpo.sweep.tracking import read_child_run_id
+
+    client = MlflowClient(tracking_uri=uri)
+    for trial_dir in sorted(p for p in sweep.trials_dir.iterdir() if p.is_dir()):
+        run_id = read_child_run_id(trial_dir)
+        if run_id is not None and client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, "KILLED")
+
+
 def _finish(sweep: SweepDir, record: SweepRecord, parent: Any, options: SweepOptions,
-            outcome: SweepOutcome, cfg: ExperimentConfig) -> None:
-    """Record the status, write the report, close the parent run (also when interrupted)."""
+            outcome: SweepOutcome, cfg: ExperimentConfig, *, expected: int,
+            stopped_at: float | None = None) -> None:
+    """Record the status, write the report, close the parent run (also when interrupted:
+    then the report says so, and the parent and unfinished child runs are KILLED)."""
     finished = {name: read_result(sweep.trial_dir(name)) for name in
                 (p.name for p in sweep.trials_dir.iterdir() if p.is_dir())} \
         if sweep.trials_dir.is_dir() else {}
@@ -482,16 +550,27 @@ def _finish(sweep: SweepDir, record: SweepRecord, parent: Any, options: SweepOpt
         pick = max if cfg.tune.mode == "max" else min
         record.best_trial = pick(scored, key=scored.__getitem__)
     sweep.write(record)
+    interruption = None
+    if record.status == "INTERRUPTED":
+        from seedgrpo.sweep.report import Interruption
+
+        if record.mlflow_uri and sweep.trials_dir.is_dir():
+            _kill_unfinished_children(record.mlflow_uri, sweep)
+        interruption = Interruption(
+            at=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stopped_at or time.time())),
+            finished=sum(r is not None for r in finished.values()), planned=expected,
+            resume_command=outcome.resume_command or "")
     if options.report and record.mlflow_uri and record.parent_run_id:
         try:
             from seedgrpo.sweep.report import write_report
 
             outcome.report_dir = write_report(record.mlflow_uri, record.parent_run_id,
                                               sweep.report_dir, metric=record.metric,
-                                              mode=record.mode)
+                                              mode=record.mode, interruption=interruption)
         except Exception as err:  # noqa: BLE001 - a report problem must not lose the sweep
             logger.exception("the sweep report failed")
-            print(f"warning: the report could not be written ({type(err).__name__}: {err}); "
+            print(f"warning: the report could not be written ({type(err).__name__}: "
+                  f"{redact_text(str(err))}); "
                   f"run seedgrpo-report {sweep.root} to retry", file=sys.stderr)
     if parent is not None:
         parent.close(record, outcome.report_dir)
