@@ -231,3 +231,24 @@ def test_a_rank_file_given_to_another_user_is_refused(two: Path) -> None:
     check_checkpoint_owner(two, "step_000002", opt_in="x")  # another tag: not loaded, fine
     with pytest.raises(UntrustedCheckpoint, match=f"{planted} is owned by uid {NOBODY}"):
         check_checkpoint_owner(two, "step_000004", opt_in="x")
+
+
+@pytest.mark.parametrize("state_text", [
+    '{"step": 2, "sampler": {}, "files": ["model_states.pt"]}',  # files not a mapping
+    '{"step": "2", "sampler": {}}',  # step not a number
+    '[1, 2]',  # not an object
+])
+def test_a_trainer_state_of_the_wrong_shape_counts_as_torn(tmp_path: Path, state_text: str
+                                                           ) -> None:
+    """Valid JSON of the wrong shape is a torn state, not a traceback: the run falls back."""
+    _save(tmp_path, 1)
+    _save(tmp_path, 2)
+    (tmp_path / "trainer_state_000002.json").write_text(state_text)
+    assert read_latest(tmp_path)[0] == "step_000001"
+
+
+def test_latest_that_is_a_directory_falls_back(tmp_path: Path) -> None:
+    _save(tmp_path, 1)
+    (tmp_path / "latest").unlink(missing_ok=True)
+    (tmp_path / "latest").mkdir()
+    assert read_latest(tmp_path)[0] == "step_000001"

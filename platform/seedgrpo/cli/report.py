@@ -41,7 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     from seedgrpo.sweep.layout import SweepDir, SweepNotFound
     from seedgrpo.tracking import absolute_tracking_uri
-    from seedgrpo.tracking.redact import SecretNotStored, live_tracking_uri, redact_text
+    from seedgrpo.tracking.redact import (
+        SecretNotStored,
+        live_tracking_uri,
+        redact_text,
+        redact_uri,
+    )
 
     target = Path(args.target)
     try:
@@ -64,9 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: the sweep in {sweep.root} ran without MLflow (tracking.mlflow_uri was "
               "unset), and the report reads the trials from MLflow", file=sys.stderr)
         return EXIT_BAD_INPUT
-    shown = record.mlflow_uri  # sweep.json holds the URI redacted; the password is live only
+    # sweep.json holds the URI redacted (one written before redaction may not: redact again)
+    shown = redact_uri(record.mlflow_uri)
     try:
-        uri = live_tracking_uri(shown, absolute_tracking_uri(current) if current else None)
+        uri = live_tracking_uri(record.mlflow_uri,
+                                absolute_tracking_uri(current) if current else None)
     except SecretNotStored as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -81,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, loaded, trials) -> int:
-    from seedgrpo.sweep.runner import SweepError, SweepOptions, run_sweep
+    from seedgrpo.sweep.runner import SweepError, SweepOptions, resume_command, run_sweep
 
     if args.num_cpus is not None and args.num_cpus < 1:
         print(f"error: --num-cpus must be at least 1, got {args.num_cpus}", file=sys.stderr)
@@ -100,8 +99,7 @@ def _run(args: argparse.Namespace, loaded, trials) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT if err.bad_input else EXIT_FAILED
     except KeyboardInterrupt:  # before the sweep ran, or a second signal while it closed
-        latest = shlex.join(["seedgrpo-sweep", args.experiment,
-                             *(w for o in args.overrides for w in ("--set", o)), "--resume"])
+        latest = resume_command(args.experiment, args.overrides, None, options)
         print(f"\ninterrupted; if the sweep had started, continue it with:\n  {latest}",
               file=sys.stderr)
         return exit_status(signal.SIGINT)
@@ -137,6 +135,7 @@ def _interrupted(outcome: SweepOutcome) -> int:
     print(f"interrupted: finished trials and checkpoints are kept; continue with:\n"
           f"  {outcome.resume_command}", file=sys.stderr, flush=True)
     return exit_status(outcome.stop_signal or signal.SIGINT)
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from seedgrpo.config.errors import short_repr
+
 __all__ = [
     "BUNDLED_MODELS",
     "TINY_MODELS",
@@ -95,9 +97,8 @@ class ModelConfig(Section):
     def _plausible_revision(cls, value: str | None) -> str | None:
         if value is not None and (not _REVISION.match(value) or ".." in value
                                   or value.endswith(("/", ".lock"))):
-            shown = value if len(value) <= 60 else value[:57] + "..."
-            raise ValueError(f"= {shown!r} is not a git revision: give a branch, tag or commit "
-                             "hash, e.g. main or a 40-character commit id")
+            raise ValueError(f"= {short_repr(value)} is not a git revision: give a branch, "
+                             "tag or commit hash, e.g. main or a 40-character commit id")
         return value
 
     @model_validator(mode="after")
@@ -107,9 +108,8 @@ class ModelConfig(Section):
             raise ValueError(f"model.revision applies to source hf (a hub id); source "
                              f"'{self.source}' has no revisions")
         if known is not None and self.name not in known:
-            shown = self.name if len(self.name) <= 60 else self.name[:57] + "..."
             raise ValueError(
-                f"model.name {shown!r} is not a {self.source} model; "
+                f"model.name {short_repr(self.name)} is not a {self.source} model; "
                 f"choose one of: {', '.join(known)}"
             )
         return self

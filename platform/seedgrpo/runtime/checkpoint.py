@@ -121,7 +121,11 @@ def _load_complete(root: Path, step: int) -> tuple[TrainerState | None, str]:
         state = TrainerState(**data)
     except FileNotFoundError:
         return None, f"{path.name} is missing"
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
+    except (OSError, ValueError, TypeError):  # torn JSON, bad UTF-8, a directory, other keys
+        return None, f"{path.name} is torn or not a trainer state"
+    if not (isinstance(state.step, int) and isinstance(state.sampler, dict)
+            and isinstance(state.files, dict)
+            and all(isinstance(k, str) and isinstance(v, int) for k, v in state.files.items())):
         return None, f"{path.name} is torn or not a trainer state"
     tag_dir = root / checkpoint_tag(step)
     if state.step != step:
@@ -160,8 +164,8 @@ def _named_by_latest(root: Path) -> tuple[int | None, str]:
         text = path.read_text().strip()
     except FileNotFoundError:
         return None, ""
-    except UnicodeDecodeError:
-        return None, f"{path} is torn"
+    except (OSError, UnicodeDecodeError):  # torn bytes, or a directory where the file belongs
+        return None, f"{path} is torn or not a file"
     m = _TAG.fullmatch(text)
     if not text:
         return None, f"{path} is empty"

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seedgrpo.fileio import atomic_write_json
+from seedgrpo.fileio import atomic_write_json, atomic_write_text
 from seedgrpo.tracking.redact import redact_text, redact_uri
 
 __all__ = ["SweepDir", "SweepRecord", "config_fingerprint", "fingerprint_matches",
@@ -188,9 +187,8 @@ class SweepDir:
             n += 1
             root = experiment_root / f"{stamp}-{n}"
         root.mkdir(parents=True)
-        tmp = experiment_root / (LATEST_FILE + ".tmp")
-        tmp.write_text(root.name)
-        os.replace(tmp, experiment_root / LATEST_FILE)
+        # durable, and a per-process temp name: two sweeps starting at once never share one
+        atomic_write_text(experiment_root / LATEST_FILE, root.name)
         return cls(root.resolve())
 
     @classmethod

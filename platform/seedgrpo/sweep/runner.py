@@ -78,25 +78,35 @@ class SweepOutcome:
     resume_command: str | None = None  # set when the sweep was interrupted
 
 
-def resume_command(experiment: str, overrides: Sequence[str], sweep_root: Path,
+def resume_command(experiment: str, overrides: Sequence[str], sweep_root: Path | None,
                    options: SweepOptions) -> str:
     """The exact command that continues this sweep, quoted for a POSIX shell: the same file,
-    ``--set`` values and Ray as the interrupted run, and this sweep's directory.
+    ``--set`` values and Ray as the interrupted run, and this sweep's directory (without one,
+    ``--resume`` alone: the latest sweep of the experiment).
+
+    The command is printed and written into the report, so a password in a ``--set`` value
+    is redacted (``***``); resuming then asks for it (``live_tracking_uri``).
 
     >>> print(resume_command("my exp.yaml", ["train.steps=8"], Path("/runs/x/1"),
     ...                      SweepOptions(num_cpus=4)))
     seedgrpo-sweep 'my exp.yaml' --set train.steps=8 --num-cpus 4 --resume /runs/x/1
+    >>> print(resume_command("e.yaml", ["tracking.mlflow_uri=http://u:pw@h"], Path("/r"),
+    ...                      SweepOptions()))
+    seedgrpo-sweep e.yaml --set 'tracking.mlflow_uri=http://u:***@h' --resume /r
     """
     words = ["seedgrpo-sweep", experiment]
     for override in overrides:
-        words += ["--set", override]
+        words += ["--set", redact_text(override)]
     if options.address:
         words += ["--address", options.address]
     if options.num_cpus:
         words += ["--num-cpus", str(options.num_cpus)]
     if not options.report:
         words.append("--no-report")
-    return shlex.join([*words, "--resume", str(sweep_root)])
+    words.append("--resume")
+    if sweep_root is not None:
+        words.append(str(sweep_root))
+    return shlex.join(words)
 
 
 # -- before Ray -------------------------------------------------------------------------------
@@ -180,7 +190,8 @@ def prepare_sweep_dir(loaded: LoadedExperiment, overrides: Sequence[str],
         if not fingerprint_matches(record.fingerprint, config):
             raise SweepError(
                 f"--resume: {sweep.root} was started from {record.experiment_file} with "
-                f"overrides {record.overrides or 'none'}, and this config differs from that one; "
+                f"overrides {redact_text(' '.join(record.overrides)) or 'none'}, and this config "
+                "differs from that one; "
                 "resume with the same file and --set values, or start a new sweep without "
                 "--resume", bad_input=True)
         try:
@@ -525,11 +536,10 @@ def _ended(console: SweepConsole) -> int:
 def _kill_unfinished_children(uri: str, sweep: SweepDir) -> None:
     """An interrupted sweep's trials that were still running: their child runs KILLED, as the
     parent's (a resume sets them RUNNING again and finishes them)."""
-    from mlflow.tracking import MlflowClient
-
     from seedgrpo.sweep.tracking import read_child_run_id
+    from seedgrpo.tracking.mlflow_run import tracking_client
 
-    client = MlflowClient(tracking_uri=uri)
+    client = tracking_client(uri)
     for trial_dir in sorted(p for p in sweep.trials_dir.iterdir() if p.is_dir()):
         run_id = read_child_run_id(trial_dir)
         if run_id is not None and client.get_run(run_id).info.status == "RUNNING":
@@ -555,7 +565,11 @@ def _finish(sweep: SweepDir, record: SweepRecord, parent: Any, options: SweepOpt
         from seedgrpo.sweep.report import Interruption
 
         if record.mlflow_uri and sweep.trials_dir.is_dir():
-            _kill_unfinished_children(record.mlflow_uri, sweep)
+            try:
+                _kill_unfinished_children(record.mlflow_uri, sweep)
+            except Exception as err:  # noqa: BLE001 - the report and parent run still close
+                print(f"warning: the unfinished trials' MLflow runs could not be marked "
+                      f"KILLED ({type(err).__name__}: {redact_text(str(err))})", file=sys.stderr)
         interruption = Interruption(
             at=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stopped_at or time.time())),
             finished=sum(r is not None for r in finished.values()), planned=expected,

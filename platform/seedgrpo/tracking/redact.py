@@ -124,10 +124,17 @@ def live_tracking_uri(recorded: str | None, current: str | None) -> str | None:
     ... except SecretNotStored as err:
     ...     print(str(err)[:65])
     the sweep logged to MLflow at http://u:***@h:5000, whose password
+    >>> try:  # a redacted copy as this run's URI: no password to connect with
+    ...     live_tracking_uri("http://u:***@h:5000", "http://u:***@h:5000")
+    ... except SecretNotStored:
+    ...     print("refused")
+    refused
     """
     if recorded is None:
         return None
-    if current and redact_uri(current) == redact_uri(recorded):
+    # a ``current`` that is itself a redacted copy (pasted from a printed resume command)
+    # names the store but cannot connect to it: ask for the password instead
+    if current and REDACTED not in current and redact_uri(current) == redact_uri(recorded):
         return current
     if REDACTED not in recorded:  # nothing was taken out when it was stored
         return recorded
