@@ -5,10 +5,11 @@ training step, of the rollout actor while it generates (the HF engine: vLLM's en
 its child and would cost a minute per restart on 2 cores), of the scorer while it scores, and of
 the trial's driver (Tune's trainable) mid-step, one after another in the same sweep: the trial
 retries from its last checkpoint each time and finishes, with one MLflow child run and one value
-per metric and step. Ctrl-C (SIGINT to the CLI's process group, as a terminal sends it) and
-SIGTERM (to the CLI, as ``kill`` sends it): the sweep, its parent run and its unfinished child
-run are marked interrupted (KILLED), the report says so, the exact resume command is printed,
-and that command finishes the sweep without a duplicate.
+per metric and step. The same for vLLM's engine-core process, killed under a generating
+rollout actor, in a short sweep of its own. Ctrl-C (SIGINT to the CLI's process group, as a
+terminal sends it) and SIGTERM (to the CLI, as ``kill`` sends it): the sweep, its parent run
+and its unfinished child run are marked interrupted (KILLED), the report says so, the exact
+resume command is printed, and that command finishes the sweep without a duplicate.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import shlex
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
 from .conftest import script, write_experiment
@@ -71,7 +74,8 @@ def _sweep_dir(root: Path) -> Path:
     return root / (root / "latest").read_text().strip()
 
 
-def _assert_one_child_one_value_per_step(uri: str, experiment: str) -> None:
+def _assert_one_child_one_value_per_step(uri: str, experiment: str, last_step: int = STEPS
+                                         ) -> None:
     client, parents, children = _runs(uri, experiment)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 1, [r.info.run_name for r in children]
@@ -81,13 +85,27 @@ def _assert_one_child_one_value_per_step(uri: str, experiment: str) -> None:
         steps = [m.step for m in client.get_metric_history(child.info.run_id, key)]
         assert steps == sorted(set(steps)), f"{key}: a step logged twice: {steps}"
         if key.startswith("train/"):
-            assert steps == list(range(1, STEPS + 1)), f"{key}: {steps}"
+            assert steps == list(range(1, last_step + 1)), f"{key}: {steps}"
+
+
+def _itself(proc: psutil.Process) -> psutil.Process:
+    return proc
+
+
+def _engine_core(proc: psutil.Process) -> psutil.Process:
+    """vLLM's engine-core process under a rollout actor (vLLM titles it ``VLLM::EngineCore``;
+    its model runs in a ``VLLM::Worker`` below it)."""
+    cores = [p for p in proc.children(recursive=True) if p.name() == "VLLM::EngineCore"]
+    assert len(cores) == 1, [(p.pid, p.name()) for p in proc.children(recursive=True)]
+    return cores[0]
 
 
 def _kill_mid(cli: subprocess.Popen[str], root: Path, actor: str, method: str,
-              after_step: int) -> tuple[str, int]:
-    """SIGKILL the trial's ``actor`` process while it runs ``method``, once the trial has
-    logged ``after_step``; returns the title it was killed with and the step it was at."""
+              after_step: int, victim: Callable[[psutil.Process], psutil.Process] = _itself
+              ) -> tuple[str, int]:
+    """SIGKILL the trial's ``actor`` process (or the ``victim`` process of it) while the actor
+    runs ``method``, once the trial has logged ``after_step``; returns the actor's title at the
+    kill and the step it was at."""
     def reached() -> bool:
         assert cli.poll() is None, "the sweep ended before the kill"
         return _logged_step(root) >= after_step
@@ -96,11 +114,12 @@ def _kill_mid(cli: subprocess.Popen[str], root: Path, actor: str, method: str,
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         for proc in ray_workers(cli.pid, actor):
+            target = victim(proc)
             for _ in range(4000):  # ~20 s of a 5 ms poll: the method runs once per step
                 title = process_title(proc)
                 if title.startswith(f"ray::{actor}.{method}"):
                     step = _logged_step(root)
-                    proc.send_signal(signal.SIGKILL)
+                    target.send_signal(signal.SIGKILL)
                     return title, step
                 if not title:
                     break
@@ -110,25 +129,29 @@ def _kill_mid(cli: subprocess.Popen[str], root: Path, actor: str, method: str,
     raise AssertionError(f"never saw ray::{actor}.{method} running")
 
 
-def test_each_killed_process_is_retried_from_its_checkpoint(tmp_path: Path,
-                                                            model_cache: Path) -> None:
-    experiment = write_experiment(tmp_path, "tiny_faults", model_cache, ONE_TRIAL,
-                                  steps=STEPS)
-    root = tmp_path / "runs" / "tiny_faults"
-    kills = [("LearnerActor", "train", 8), ("RolloutActor", "generate", 24),
-             ("ScorerActor", "score", 40), ("ResourceTrainable", "train", 56)]
-    cli = _start(experiment, *SETS)
+Kill = tuple[str, str, int, Callable[[psutil.Process], psutil.Process]]
+
+
+def _sweep_surviving(tmp_path: Path, model_cache: Path, name: str, steps: int,
+                     sets: list[str], kills: list[Kill]) -> str:
+    """A one-trial sweep of ``steps``, each of ``kills`` (actor, method, after which logged
+    step, which process of the actor) dealt in turn: the sweep exits 0 and its trial finishes,
+    each kill a failure Tune recorded and retried, one MLflow child run, one value per metric
+    and step. Returns the trial's error file (each failure's traceback)."""
+    experiment = write_experiment(tmp_path, name, model_cache, ONE_TRIAL, steps=steps)
+    root = tmp_path / "runs" / name
+    cli = _start(experiment, *sets)
     done = []
     try:
-        for actor, method, step in kills:
-            done.append(_kill_mid(cli, root, actor, method, step))
+        for actor, method, step, victim in kills:
+            done.append(_kill_mid(cli, root, actor, method, step, victim))
         stdout, stderr = cli.communicate(timeout=600)
     finally:
         if cli.poll() is None:
             os.killpg(cli.pid, signal.SIGKILL)
             cli.communicate()
     assert cli.returncode == 0, stdout[-3000:] + stderr[-5000:]
-    assert [title.split(".")[0] for title, _ in done] == [f"ray::{a}" for a, _, _ in kills]
+    assert [title.split(".")[0] for title, _ in done] == [f"ray::{k[0]}" for k in kills]
     assert [s for _, s in done] == sorted(s for _, s in done), done  # each at a later step
     # each kill was a failure Tune saw and retried, and the trial then finished
     assert stdout.count("RETRYING") == len(kills), stdout[-3000:]
@@ -137,8 +160,34 @@ def test_each_killed_process_is_retried_from_its_checkpoint(tmp_path: Path,
     assert errors.count("Failure #") == len(kills), errors[-3000:]
     assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "FINISHED"
     assert json.loads((sweep_dir / "trials" / TRIAL / "result.json").read_text())[
-        "step"] == STEPS
-    _assert_one_child_one_value_per_step(f"sqlite:///{tmp_path / 'mlflow.db'}", "tiny_faults")
+        "step"] == steps
+    _assert_one_child_one_value_per_step(f"sqlite:///{tmp_path / 'mlflow.db'}", name, steps)
+    return errors
+
+
+def test_each_killed_process_is_retried_from_its_checkpoint(tmp_path: Path,
+                                                            model_cache: Path) -> None:
+    kills = [("LearnerActor", "train", 8, _itself), ("RolloutActor", "generate", 24, _itself),
+             ("ScorerActor", "score", 40, _itself),
+             ("ResourceTrainable", "train", 56, _itself)]
+    _sweep_surviving(tmp_path, model_cache, "tiny_faults", STEPS, SETS, kills)
+
+
+VLLM_STEPS = 8  # every vLLM start is most of a minute on 2 cores: two here (the retry's)
+
+
+def test_killed_vllm_engine_core_fails_the_generation_and_is_retried(
+        tmp_path: Path, model_cache: Path) -> None:
+    """vLLM's synchronous client leaves a generation waiting on a dead engine core (until
+    ``learner.timeout_s``, then a timeout that names nothing); the engine notices the process
+    end, the generation raises at once, naming it, and Tune retries."""
+    sets = ["--set", "rollout.engine=vllm", "--set", "train.checkpoint_every=2",
+            "--set", f"eval.every_steps={VLLM_STEPS}"]
+    errors = _sweep_surviving(tmp_path, model_cache, "tiny_vllm_fault", VLLM_STEPS, sets,
+                              [("RolloutActor", "generate", 3, _engine_core)])
+    # the failure names what ended and how, in one line
+    assert "EngineDied: vLLM's engine-core process EngineCore (pid " in errors, errors[-3000:]
+    assert ") was killed by SIGKILL; " in errors
 
 
 def _interrupt_at(experiment: Path, root: Path, step: int, send

@@ -8,6 +8,13 @@ every replacement empties the prefix cache: its blocks hold keys and values comp
 weights, and every prompt of a step shares the system prompt's blocks.
 Construct it under ``if __name__ == "__main__":`` or inside a Ray actor: vLLM starts processes.
 
+If vLLM's engine-core process dies (killed, out of memory), vLLM 0.32's synchronous client
+notices but wakes nobody: a generation or weight load in progress waits forever, the trial with
+it until ``learner.timeout_s`` (10 minutes by default), which then blames a timeout. The engine
+watches that process itself and fails the waiting call at once with ``EngineDied``, which names
+the process and how it ended; the rollout actor's call raises, and Tune retries the trial from
+its checkpoint.
+
 On CPU, vLLM pins its OpenMP threads to cores (``VLLM_CPU_OMP_THREADS_BIND``; its own default
 keeps one core free and, on a 2-core machine, uses one thread). The engine pins ``cpu_threads``
 threads to the last cores of the machine instead, so a trial decides how many cores generation
@@ -16,15 +23,21 @@ gets (``seedgrpo.config.resources.actor_threads``); a value the user set is left
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
-from collections.abc import Iterable
+import signal
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from seedgrpo.rollout.types import Completion, SamplingSettings
 
-__all__ = ["VLLMEngine", "vllm_available"]
+__all__ = ["EngineDied", "VLLMEngine", "vllm_available"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +67,26 @@ def _scratch_dir() -> str | None:
     system's temporary directory."""
     shm = Path("/dev/shm")
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+class EngineDied(RuntimeError):
+    """vLLM's engine-core process ended while the engine was in use: this engine cannot
+    generate again (the trial fails, and is retried with a new one)."""
+
+
+def exit_description(exitcode: int | None) -> str:
+    """How a process ended, in words, from ``multiprocessing``'s ``exitcode``.
+
+    >>> exit_description(-9), exit_description(1), exit_description(None)
+    ('was killed by SIGKILL', 'exited with status 1', 'ended')
+    """
+    if exitcode is None:
+        return "ended"
+    if exitcode < 0:
+        with suppress(ValueError):
+            return f"was killed by {signal.Signals(-exitcode).name}"
+        return f"was killed by signal {-exitcode}"
+    return f"exited with status {exitcode}"
 
 
 def cpu_binding(threads: int, index: int = 0, cores: int | None = None) -> str:
@@ -100,6 +133,77 @@ class VLLMEngine:
                if cpu else {}),
         )
         self.tokenizer = self.llm.get_tokenizer()
+        self._died: str | None = None  # why the engine core ended, once it has
+        self._closing = threading.Event()
+        self._watch_engine_core()
+
+    # -- the engine-core process -----------------------------------------------------------
+    def _client(self) -> Any:
+        return getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+
+    def _watch_engine_core(self) -> None:
+        """A daemon thread that waits on the engine-core processes' sentinels and, should one
+        end while the engine is open, fails whatever waits on it (``_engine_died``). Nothing to
+        watch when vLLM runs its engine in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``)
+        or its client is not the one this was written for."""
+        client = self._client()
+        manager = getattr(getattr(client, "resources", None), "engine_manager", None)
+        processes = list(getattr(manager, "processes", None) or [])
+        if not processes or not hasattr(client, "outputs_queue"):
+            logger.debug("vLLM's engine core is not a process of this one: not watched")
+            return
+        engine = weakref.ref(self)  # the thread must not keep the engine alive
+        # at the interpreter's exit vLLM's finalizer stops the engine core: no failure either
+        # (atexit runs this before the finalizers, registered earlier)
+        atexit.register(self._closing.set)
+
+        def watch() -> None:
+            from multiprocessing.connection import wait
+
+            wait([p.sentinel for p in processes])
+            deadline = time.monotonic() + 5  # its end is seen before it is reaped
+            while all(p.exitcode is None for p in processes) and time.monotonic() < deadline:
+                for p in processes:
+                    p.join(0.05)
+            this = engine()
+            if this is not None and not this._closing.is_set():
+                ended = next((p for p in processes if p.exitcode is not None), processes[0])
+                this._engine_died(f"{ended.name} (pid {ended.pid}) "
+                                  f"{exit_description(ended.exitcode)}")
+
+        threading.Thread(target=watch, name="seedgrpo-vllm-engine-watch", daemon=True).start()
+
+    def _engine_died(self, what: str) -> None:
+        """Wake the waiters vLLM leaves waiting: a generation reads the client's output queue,
+        a weight load or cache reset waits on a future; both would wait forever."""
+        from vllm.v1.engine.exceptions import EngineDeadError
+
+        self._died = (f"vLLM's engine-core process {what}; this rollout engine cannot continue "
+                      f"(the trial fails and is retried with a new one)")
+        logger.error("%s", self._died)
+        client = self._client()
+        client.outputs_queue.put_nowait(EngineDeadError())
+        for future in list(getattr(client, "utility_results", {}).values()):
+            with suppress(Exception):  # answered or failed meanwhile
+                future.set_exception(EngineDied(self._died))
+
+    @contextmanager
+    def _engine_call(self) -> Iterator[None]:
+        """Any call into vLLM: once its engine core has died, raise ``EngineDied`` (one line,
+        naming the process and how it ended) instead of vLLM's generic error."""
+        from vllm.v1.engine.exceptions import EngineDeadError
+
+        if self._died:
+            raise EngineDied(self._died)
+        try:
+            yield
+        except EngineDied:
+            raise
+        except Exception as err:
+            if self._died or isinstance(err, EngineDeadError):
+                raise EngineDied(self._died or "vLLM's engine core failed (its log says why); "
+                                 "this rollout engine cannot continue") from err
+            raise
 
     def generate(self, prompt_ids: list[list[int]], settings: SamplingSettings
                  ) -> list[list[Completion]]:
@@ -110,8 +214,9 @@ class VLLMEngine:
             n=settings.n, temperature=settings.temperature, top_p=settings.top_p,
             max_tokens=settings.max_new_tokens, logprobs=0, seed=settings.seed,
         )
-        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompt_ids],
-                                    params, use_tqdm=False)
+        with self._engine_call():
+            outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompt_ids],
+                                        params, use_tqdm=False)
         groups = []
         for request in outputs:
             group = []
@@ -130,17 +235,21 @@ class VLLMEngine:
 
         params = SamplingParams(max_tokens=1, temperature=1.0, prompt_logprobs=0)
         ids = prompt_ids + completion_ids
-        (out,) = self.llm.generate([TokensPrompt(prompt_token_ids=ids)], params, use_tqdm=False)
+        with self._engine_call():
+            (out,) = self.llm.generate([TokensPrompt(prompt_token_ids=ids)], params,
+                                       use_tqdm=False)
         steps = out.prompt_logprobs[len(prompt_ids):]  # one dict per completion token
         return [step[tok].logprob for tok, step in zip(completion_ids, steps, strict=True)]
 
     # -- weights (the same methods as the HF engine) --------------------------------------
     def _reloaded(self) -> None:
-        self.llm.collective_rpc("seedgrpo_refresh_tied_head")  # see the worker extension
-        self.llm.reset_prefix_cache()  # cached blocks were computed by the old weights
+        with self._engine_call():
+            self.llm.collective_rpc("seedgrpo_refresh_tied_head")  # see the worker extension
+            self.llm.reset_prefix_cache()  # cached blocks were computed by the old weights
 
     def load_weights_from_dir(self, path: str | Path) -> None:
-        self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(path)})
+        with self._engine_call():
+            self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(path)})
         self._reloaded()
 
     def load_weights(self, weights: Iterable[tuple[str, Any]]) -> int:
@@ -165,13 +274,16 @@ class VLLMEngine:
 
     def join_weight_group(self, host: str, port: int, rank: int, world_size: int,
                           backend: str) -> None:
-        self.llm.collective_rpc("seedgrpo_join_weight_group", kwargs={
-            "host": host, "port": port, "rank": rank, "world_size": world_size,
-            "backend": backend})
+        with self._engine_call():
+            self.llm.collective_rpc("seedgrpo_join_weight_group", kwargs={
+                "host": host, "port": port, "rank": rank, "world_size": world_size,
+                "backend": backend})
 
     def receive_weights(self, specs: list[tuple[str, str, list[int]]]) -> int:
-        count = self.llm.collective_rpc("seedgrpo_receive_weights", kwargs={"specs": specs})[0]
-        self.llm.reset_prefix_cache()
+        with self._engine_call():
+            count = self.llm.collective_rpc("seedgrpo_receive_weights",
+                                            kwargs={"specs": specs})[0]
+            self.llm.reset_prefix_cache()
         return count
 
     def close(self) -> None:
@@ -179,6 +291,7 @@ class VLLMEngine:
         they hold their memory until the process ends (gigabytes: on CPU the KV cache is in
         RAM), and vLLM then logs its shutdown into closed streams. Idempotent: vLLM's client
         detaches its finalizer on the first call."""
-        client = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        self._closing.set()  # its processes ending now is no failure
+        client = self._client()
         if client is not None:
             client.shutdown()
