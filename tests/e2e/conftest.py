@@ -49,6 +49,18 @@ def run_cli(name: str, *args: str, cwd: Path, timeout: int = 600
                           timeout=timeout, env=env)
 
 
+def sweep_runs(uri: str, experiment: str):
+    """The MLflow client, the experiment, its sweep (parent) runs and its trial (child) runs."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("seedgrpo.role") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("seedgrpo.role") == "trial"]
+    return client, exp, parents, children
+
+
 @dataclass(frozen=True)
 class FinishedSweep:
     workdir: Path

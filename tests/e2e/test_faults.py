@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from .conftest import script, write_experiment
+from .conftest import script, sweep_runs, write_experiment
 from .processes import in_session, process_title, ray_workers, wait_until
 
 # whole sweeps with restarts: minutes on 2 loaded cores, past the suite's 300 s default
@@ -39,17 +39,6 @@ tune: {metric: eval/heldout/pass_at_1, max_failures: 6}
 # evaluation only at the end: a step is then a fraction of a second, and a kill lands in one
 SETS = ["--set", "train.checkpoint_every=5", "--set", f"eval.every_steps={STEPS}"]
 TRIAL = "base"  # the trial's name: nothing is varied
-
-
-def _runs(uri: str, experiment: str):
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([exp.experiment_id], max_results=100)
-    parents = [r for r in runs if r.data.tags.get("seedgrpo.role") == "sweep"]
-    children = [r for r in runs if r.data.tags.get("seedgrpo.role") == "trial"]
-    return client, parents, children
 
 
 def _start(experiment: Path, *args: str) -> subprocess.Popen[str]:
@@ -76,7 +65,7 @@ def _sweep_dir(root: Path) -> Path:
 
 def _assert_one_child_one_value_per_step(uri: str, experiment: str, last_step: int = STEPS
                                          ) -> None:
-    client, parents, children = _runs(uri, experiment)
+    client, _, parents, children = sweep_runs(uri, experiment)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 1, [r.info.run_name for r in children]
     child = children[0]
@@ -215,7 +204,7 @@ def _assert_marked_interrupted(experiment: Path, root: Path, stdout: str, stderr
     assert "sweep finished" not in stdout
     sweep_dir = _sweep_dir(root)
     assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "INTERRUPTED"
-    _, parents, children = _runs(f"sqlite:///{experiment.parent / 'mlflow.db'}", root.name)
+    _, _, parents, children = sweep_runs(f"sqlite:///{experiment.parent / 'mlflow.db'}", root.name)
     assert [r.info.status for r in parents] == ["KILLED"]
     assert [r.info.status for r in children] == ["KILLED"]
     report = (sweep_dir / "report" / "report.md").read_text()

@@ -14,29 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import FinishedSweep, run_cli, script, write_experiment
+from .conftest import FinishedSweep, run_cli, script, sweep_runs, write_experiment
 
 # whole sweeps: minutes each on 2 loaded cores, past the suite's 300 s default
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
-def _client(uri: str):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(uri)
-
-
-def _runs(uri: str, experiment: str):
-    client = _client(uri)
-    exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([exp.experiment_id], max_results=1000)
-    parents = [r for r in runs if r.data.tags.get("seedgrpo.role") == "sweep"]
-    children = [r for r in runs if r.data.tags.get("seedgrpo.role") == "trial"]
-    return client, exp, parents, children
-
-
 def test_grid_sweep_makes_one_parent_and_a_child_per_trial(grid_sweep: FinishedSweep) -> None:
-    client, exp, parents, children = _runs(grid_sweep.uri, "tiny_grid")
+    client, exp, parents, children = sweep_runs(grid_sweep.uri, "tiny_grid")
     assert exp.tags.get("mlflow.experimentKind") == "custom_model_development"
     (parent,) = parents
     assert parent.info.status == "FINISHED"
@@ -80,7 +65,7 @@ def test_grid_sweep_makes_one_parent_and_a_child_per_trial(grid_sweep: FinishedS
 
 
 def test_report_numbers_match_mlflow(grid_sweep: FinishedSweep, tmp_path: Path) -> None:
-    client, _, (parent,), children = _runs(grid_sweep.uri, "tiny_grid")
+    client, _, (parent,), children = sweep_runs(grid_sweep.uri, "tiny_grid")
     report_dir = grid_sweep.sweep_dir / "report"
     summary = json.loads((report_dir / "summary.json").read_text())
     by_name = {r.info.run_name: r for r in children}
@@ -123,7 +108,8 @@ search_space:
 """, steps=4)
     out = run_cli("seedgrpo-sweep", str(experiment), cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
-    client, _, (parent,), children = _runs(f"sqlite:///{tmp_path / 'mlflow.db'}", "tiny_optuna")
+    client, _, (parent,), children = sweep_runs(f"sqlite:///{tmp_path / 'mlflow.db'}",
+                                                "tiny_optuna")
     assert len(children) == 4
     alphas = [float(r.data.params["algorithm.alpha"]) for r in children]
     assert len(set(alphas)) == 4 and all(0.01 <= a <= 1.0 for a in alphas)
@@ -203,7 +189,7 @@ search_space:
     # finished trials were not trained again
     for name, mtime in finished.items():
         assert (sweep_dir / "trials" / name / "result.json").stat().st_mtime_ns == mtime
-    client, _, parents, children = _runs(f"sqlite:///{tmp_path / 'mlflow.db'}", "tiny_resume")
+    client, _, parents, children = sweep_runs(f"sqlite:///{tmp_path / 'mlflow.db'}", "tiny_resume")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert sorted(r.info.run_name for r in children) == ["linear-a0.5", "linear-a1", "none"]
     for run in children:  # one run per trial, one value per step
