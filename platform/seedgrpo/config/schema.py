@@ -20,6 +20,7 @@ from seedgrpo.config.errors import short_repr
 from seedgrpo.config.sections import (
     AlgorithmConfig,
     DataConfig,
+    DiagnosticsConfig,
     EvalConfig,
     LearnerConfig,
     ModelConfig,
@@ -44,7 +45,14 @@ DOMAIN_KINDS = ("grid", "choice", "uniform", "loguniform", "randint")
 MAX_DOMAIN_VALUES = 1_000  # values of one grid or choice; a sweep runs at most 10,000 trials
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _RAY_BUILTIN_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
-_METRIC = re.compile(r"^(train|eval|time|throughput)/[A-Za-z0-9_./-]+$")
+_METRIC = re.compile(r"^(train|eval|time|throughput|diag)/[A-Za-z0-9_./-]+$")
+
+
+def _valid_mini_batches(batch: int, ranks: int) -> str:
+    """Some valid train.mini_batch_size values, for the error message: multiples of the rank
+    count that divide the step's responses."""
+    valid = [m for m in range(ranks, batch + 1, ranks) if batch % m == 0]
+    return ", ".join(map(str, valid[:6])) + (", ..." if len(valid) > 6 else "")
 
 
 class Domain(Section):
@@ -316,6 +324,9 @@ class ExperimentConfig(Section):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig, description="Generation.")
     learner: LearnerConfig = Field(default_factory=LearnerConfig, description="DeepSpeed ranks.")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Benchmarks during training.")
+    diagnostics: DiagnosticsConfig = Field(
+        default_factory=DiagnosticsConfig, description="Extra measurements (off by default)."
+    )
     resources: ResourcesConfig = Field(
         default_factory=ResourcesConfig, description="What each actor of a trial reserves."
     )
@@ -334,6 +345,14 @@ class ExperimentConfig(Section):
             raise ValueError(
                 f"train.prompts_per_step * algorithm.group_size = {batch} responses do not split "
                 f"evenly over learner.num_ranks = {self.learner.num_ranks}; change one of them"
+            )
+        mini = self.train.mini_batch_size
+        if mini is not None and (batch % mini or mini % self.learner.num_ranks):
+            raise ValueError(
+                f"train.mini_batch_size = {mini} must divide train.prompts_per_step * "
+                f"algorithm.group_size = {batch} responses and be a multiple of "
+                f"learner.num_ranks = {self.learner.num_ranks}; valid values: "
+                f"{_valid_mini_batches(batch, self.learner.num_ranks) or 'none (change the ranks)'}"
             )
         bench = self.tune.metric.split("/")
         if bench[0] == "eval" and len(bench) == 3 and bench[1] != "avg":

@@ -28,6 +28,7 @@ __all__ = [
     "TrainConfig",
     "RolloutConfig",
     "LearnerConfig",
+    "DiagnosticsConfig",
     "BenchmarkSourceConfig",
     "EvalConfig",
 ]
@@ -183,12 +184,26 @@ class GcpoConfig(Section):
     embedding: Literal["policy", "encoder", "answer"] = Field(
         "policy",
         description="Response embeddings: mean-pooled policy hidden states (free; computed by "
-        "the learner ranks), a frozen sentence encoder over the response, or the encoder over "
-        "the final answer only (`encoder` and `answer`: not in the runtime yet).",
+        "the learner ranks), a frozen sentence encoder over the response (`encoder`, run by "
+        "the scorer), or the encoder over the extracted final answer only (`answer`).",
+    )
+    encoder: str | None = Field(
+        None,
+        description="Local sentence-transformers model directory for embedding `encoder` and "
+        "`answer` (e.g. all-MiniLM-L6-v2); needs the `encoder` extra (sentence-transformers). "
+        "Read from disk only, never downloaded.",
     )
     kappa: float = Field(
         1.0, ge=0.0, description="Exponent of the calibration (1 - RD_n) ** kappa."
     )
+
+    @model_validator(mode="after")
+    def _encoder_when_needed(self) -> GcpoConfig:
+        if self.embedding != "policy" and not self.encoder:
+            raise ValueError(f"algorithm.gcpo.embedding '{self.embedding}' needs "
+                             "algorithm.gcpo.encoder: a local sentence-transformers model "
+                             "directory (e.g. all-MiniLM-L6-v2)")
+        return self
 
 
 class AlgorithmConfig(Section):
@@ -272,8 +287,44 @@ class TrainConfig(Section):
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
     grad_clip: float | None = Field(1.0, gt=0.0, description="Max gradient norm; unset = no clip.")
     ppo_epochs: int = Field(1, ge=1, description="Passes over each batch. Paper: 1.")
+    mini_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="Responses per optimizer step, counted across all learner ranks (Oat's "
+        "train_batch_size): a step's P x G responses make (P x G) / mini_batch_size clipped "
+        "optimizer steps, each against pi_old, the policy that generated the batch. Unset = "
+        "all P x G (one optimizer step per rollout). Must divide P x G and be a multiple of "
+        "learner.num_ranks. Oat / SEED-GRPO: 128 (128 prompts x 8 = 8 steps per rollout).",
+    )
     micro_batch_size: int = Field(
         4, ge=1, description="Responses per forward/backward per rank (gradient accumulation)."
+    )
+    adam_betas: list[float] = Field(
+        [0.9, 0.999],
+        min_length=2,
+        max_length=2,
+        description="AdamW (beta1, beta2). Default: DeepSpeed's and PyTorch's; Oat (the "
+        "SEED-GRPO code base): [0.9, 0.95].",
+    )
+    adam_eps: float = Field(1e-8, gt=0.0, description="AdamW epsilon (Oat: 1e-8).")
+    overlong_filter: bool = Field(
+        False,
+        description="Responses cut off at rollout.max_new_tokens get no loss (DAPO's overlong "
+        "filtering): their tokens leave the loss and its normalisation.",
+    )
+    dynamic_sampling: bool = Field(
+        False,
+        description="DAPO dynamic sampling: drop groups whose rewards are all equal (their "
+        "advantages are zero) and draw more prompts until P groups carry signal, at most "
+        "dynamic_sampling_max_rounds rounds of P prompts; logged as train/prompts_drawn.",
+    )
+    dynamic_sampling_max_rounds: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Dynamic sampling: rounds of P prompts drawn per step at most (the first "
+        "included). When they yield fewer than P groups with signal, the step is filled with "
+        "all-equal groups (zero advantage) and train/signal_groups_short counts the gap.",
     )
     seed: int = Field(0, ge=0, description="Seed of prompts, sampling and initialisation.")
     checkpoint_every: int = Field(
@@ -288,6 +339,14 @@ class TrainConfig(Section):
         "unpickles it (DeepSpeed's torch.load), which runs any code its owner put there; off: "
         "such a directory is refused.",
     )
+
+
+    @field_validator("adam_betas")
+    @classmethod
+    def _betas_in_range(cls, value: list[float]) -> list[float]:
+        if not all(0.0 <= b < 1.0 for b in value):
+            raise ValueError(f"= {value}: both AdamW betas must be in [0, 1), e.g. [0.9, 0.95]")
+        return value
 
 
 class RolloutConfig(Section):
@@ -337,6 +396,25 @@ class LearnerConfig(Section):
         600.0,
         gt=0.0,
         description="A rank that does not answer within this many seconds fails the run.",
+    )
+
+
+class DiagnosticsConfig(Section):
+    """Measurements that cost extra compute, off by default."""
+
+    gradient_variance_every: int = Field(
+        0,
+        ge=0,
+        description="Every k steps, measure for each prompt group how much its responses' "
+        "policy gradients disagree, and log its Spearman correlation with the semantic entropy "
+        "(diag/gradvar_spearman_se) and GCPO's U (diag/gradvar_spearman_u); 0 = off.",
+    )
+    gradient_variance_directions: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="Random directions each per-response gradient is projected on (the "
+        "variance is estimated from the projections; memory stays O(directions) per response).",
     )
 
 
@@ -405,6 +483,12 @@ class EvalConfig(Section):
         1, ge=1, description="k samples per problem; 1 = greedy pass@1 (paper). With k > 1: "
         "avg@k, unbiased pass@k, maj@k, and pass@1 estimated from the k samples."
     )
+    samples_per_benchmark: dict[str, int] = Field(
+        default_factory=dict,
+        description="k per benchmark by name, overriding eval.samples for it: avg@k on the "
+        "small benchmarks, e.g. {aime24: 16, amc23: 16} (30 and 40 problems: one greedy pass "
+        "moves 2.5-3.3 points per problem). Needs eval.temperature > 0.",
+    )
     temperature: float = Field(0.0, ge=0.0, description="Sampling temperature when samples > 1.")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling when samples > 1.")
     template: Literal["qwen_math", "r1", "plain"] | None = Field(
@@ -435,6 +519,17 @@ class EvalConfig(Section):
         if stray:
             raise ValueError(f"eval.limits names {', '.join(stray)}, which is not evaluated; "
                              f"the benchmarks are: {', '.join(everything)}")
+        stray = [n for n in self.samples_per_benchmark if n not in everything]
+        if stray:
+            raise ValueError(f"eval.samples_per_benchmark names {', '.join(stray)}, which is "
+                             f"not evaluated; the benchmarks are: {', '.join(everything)}")
+        few = [n for n, v in self.samples_per_benchmark.items() if v < 1]
+        if few:
+            raise ValueError(f"eval.samples_per_benchmark must be at least 1 sample (got "
+                             f"{few[0]}: {self.samples_per_benchmark[few[0]]})")
+        if any(v > 1 for v in self.samples_per_benchmark.values()) and self.temperature == 0.0:
+            raise ValueError("eval.samples_per_benchmark asks for k > 1 samples, which needs "
+                             "eval.temperature > 0 (greedy samples repeat)")
         small = [n for n, v in self.limits.items() if v < 1]
         if small:
             raise ValueError(f"eval.limits must be at least 1 problem (got {small[0]}: "
