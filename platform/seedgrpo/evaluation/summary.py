@@ -108,13 +108,17 @@ def benchmark_metrics(name: str, groups: Sequence[Sequence[Completion]],
 
 
 def average_metrics(per_benchmark: dict[str, dict[str, float]]) -> dict[str, float]:
-    """``eval/avg/<metric>``: the unweighted mean over benchmarks of every accuracy metric.
+    """``eval/avg/<metric>``: the unweighted mean over benchmarks of every accuracy metric that
+    all of them have.
 
-    ``heldout`` (training data) is left out of the average when real benchmarks ran.
+    ``heldout`` (training data) is left out of the average when real benchmarks ran. With k
+    per benchmark (``eval.samples_per_benchmark``), ``pass_at_1`` averages each benchmark's own
+    estimate (greedy, or avg@k), and an ``avg_at_16`` of AIME24 alone gets no average.
     """
     names = [n for n in per_benchmark if n != "heldout"] or list(per_benchmark)
     out: dict[str, float] = {}
-    suffixes = {key.split("/", 2)[2] for n in names for key in per_benchmark[n]}
+    suffixes = set.intersection(*({key.split("/", 2)[2] for key in per_benchmark[n]}
+                                  for n in names)) if names else set()
     for suffix in sorted(suffixes):
         if suffix.startswith(("response_len", "truncated")):
             continue

@@ -5,11 +5,18 @@ children from there: a finished sweep, an interrupted one, or one that ran on a 
 writes under ``report/``:
 
     trials.csv, summary.json   one row per trial: status, varied values, final metrics, run id
-    report.md                  the table, the best configuration, seeds aggregated, paper rows
+    report.md                  the table, the best configuration, seeds aggregated with 95%
+                               bootstrap intervals, each configuration against the `none`
+                               baseline (difference, interval, p-value, in words), paper rows
     accuracy_vs_alpha.png      the ranking metric against alpha, a line per modulation function
     benchmarks.png             final pass@1 per benchmark and trial, paper rows where comparable
     learning_curves.png        train reward and the ranking metric against step
-    uncertainty.png            distributions of semantic entropy and of the modulation factor
+    uncertainty.png            distributions of the uncertainty (SE, or GCPO's U) and the factor
+    gradient_variance.png      the gradient-variance diagnostic, when the trials logged it
+
+The intervals and the comparison read each trial's last evaluation samples
+(``eval/samples_step_N.jsonl``, an artifact of its run): per (seed, problem) scores, so the
+noise of the problem slice and of the seed are both in them (``seedgrpo.sweep.statistics``).
 """
 
 from __future__ import annotations
@@ -21,21 +28,35 @@ import math
 import statistics
 import tempfile
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from seedgrpo.evaluation.benchmarks import BENCHMARK_SPECS
 from seedgrpo.evaluation.paper import PAPER_ABLATIONS, PAPER_RESULTS
+from seedgrpo.sweep.statistics import (
+    BOOTSTRAP_RESAMPLES,
+    EXACT_FLIP_LIMIT,
+    FLIP_RESAMPLES,
+    Comparison,
+    align_blocks,
+    bootstrap,
+    compare_paired,
+    problem_scores,
+)
 
 __all__ = ["TrialRecord", "Interruption", "collect_trials", "write_report",
-           "aggregate_configurations"]
+           "aggregate_configurations", "configuration_statistics", "plot_gradient_variance"]
 
 logger = logging.getLogger(__name__)
 
 CURVES = ("train/reward_mean", "train/se_mean", "train/factor_mean")
+DIAGNOSTICS = ("diag/gradvar_spearman_se", "diag/gradvar_spearman_u")
 _SEED = "train.seed"
+_SAMPLES_PREFIX = "samples_step_"
+# what the statistics read of a sample row (the completions stay on disk)
+_SAMPLE_FIELDS = ("benchmark", "id", "sample", "correct")
 
 
 @dataclass(frozen=True)
@@ -71,7 +92,9 @@ class TrialRecord:
     final: dict[str, float]  # each metric's value at its last step
     last_step: int
     history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    groups: list[dict[str, float]] = field(default_factory=list)
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    eval_rows: list[dict[str, Any]] = field(default_factory=list)  # last evaluation's samples
+    eval_step: int | None = None  # the step of that evaluation
 
     @property
     def configuration(self) -> str:
@@ -105,13 +128,14 @@ def collect_trials(uri: str, parent_run_id: str, *, metrics: Sequence[str] = ()
         params, tags = run.data.params, run.data.tags
         varied_keys = [k for k in tags.get("seedgrpo.varied", "").split(",") if k and k != "-"]
         history = {}
-        wanted = {*CURVES, *metrics} | {k for k in run.data.metrics
+        wanted = {*CURVES, *DIAGNOSTICS, *metrics} | {k for k in run.data.metrics
                                          if k.startswith("eval/") and k.endswith("/pass_at_1")}
         for key in wanted & set(run.data.metrics):
             points = client.get_metric_history(run.info.run_id, key)
             history[key] = sorted((int(m.step), float(m.value)) for m in points)
         final = {k: v for k, v in run.data.metrics.items()}
         steps = [s for points in history.values() for s, _ in points]
+        eval_step, eval_rows = _last_samples(client, run.info.run_id)
         records.append(TrialRecord(
             name=tags.get(TRIAL_TAG, run.info.run_name), run_id=run.info.run_id,
             status=run.info.status, stopped_early=tags.get(STOPPED_TAG) == "true",
@@ -120,11 +144,41 @@ def collect_trials(uri: str, parent_run_id: str, *, metrics: Sequence[str] = ()
             alpha=float(params.get("algorithm.alpha", "nan")),
             group_size=int(params.get("algorithm.group_size", "0")),
             seed=int(params.get(_SEED, "0")), final=final, last_step=max(steps, default=0),
-            history=history, groups=_groups(client, run.info.run_id)))
+            history=history, groups=_groups(client, run.info.run_id), eval_rows=eval_rows,
+            eval_step=eval_step))
     return records
 
 
-def _groups(client: Any, run_id: str) -> list[dict[str, float]]:
+def _last_samples(client: Any, run_id: str) -> tuple[int | None, list[dict[str, Any]]]:
+    """The step and sample rows of the run's last evaluation (``eval/samples_step_N.jsonl``);
+    ``(None, [])`` when it logged none. A torn last line (a killed trial) is dropped."""
+    try:
+        names = [a.path for a in client.list_artifacts(run_id, "eval")]
+    except Exception:  # noqa: BLE001 - no artifacts yet
+        return None, []
+    steps = {}
+    for name in names:
+        stem = Path(name).name.removesuffix(".jsonl")
+        if name.endswith(".jsonl") and stem.startswith(_SAMPLES_PREFIX) and \
+                stem.removeprefix(_SAMPLES_PREFIX).isdigit():
+            steps[int(stem.removeprefix(_SAMPLES_PREFIX))] = name
+    if not steps:
+        return None, []
+    step = max(steps)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(client.download_artifacts(run_id, steps[step], tmp))
+        with local.open(encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                rows.append({k: row.get(k) for k in _SAMPLE_FIELDS})
+    return step, rows
+
+
+def _groups(client: Any, run_id: str) -> list[dict[str, Any]]:
     from seedgrpo.runtime.metrics import GROUPS_FILE, read_group_rows
 
     try:
@@ -158,6 +212,85 @@ def aggregate_configurations(records: Sequence[TrialRecord], metric: str
              "std": statistics.stdev(v) if len(v) > 1 else 0.0} for c, v in groups.items()]
 
 
+def _scores_by_seed(records: Sequence[TrialRecord], metric: str
+                    ) -> dict[int, dict[str, dict[str, float]]]:
+    """Per seed, the per-problem scores of ``metric`` from the trial's last evaluation."""
+    out: dict[int, dict[str, dict[str, float]]] = {}
+    for r in records:
+        scores = problem_scores(r.eval_rows, metric) if r.eval_rows else None
+        if not scores:
+            continue
+        if r.seed in out:
+            logger.warning("configuration %s has two trials with seed %d; the statistics use "
+                           "the first", r.configuration, r.seed)
+            continue
+        out[r.seed] = scores
+    return out
+
+
+def _shared_values(r: TrialRecord) -> dict[str, str]:
+    """The swept values a baseline should share: all but the seed and the modulation."""
+    return {k: v for k, v in r.varied.items() if k not in (_SEED, "algorithm.modulation")}
+
+
+def _pick_baseline(config: TrialRecord, baselines: dict[str, TrialRecord]) -> str | None:
+    """The `none` configuration sharing the most swept values with ``config`` (group size,
+    learning rate, ...); the first of equals."""
+    if not baselines:
+        return None
+    mine = _shared_values(config).items()
+    return max(baselines, key=lambda name: len(mine & _shared_values(baselines[name]).items()))
+
+
+def configuration_statistics(records: Sequence[TrialRecord], metric: str
+                             ) -> list[dict[str, Any]]:
+    """:func:`aggregate_configurations`, each with its 95% bootstrap interval over problems x
+    seeds (``ci_low``, ``ci_high``) and, against its `none` baseline paired on seed and problem,
+    ``delta_vs_baseline`` with ``delta_ci_low``/``delta_ci_high``, ``p_value`` and the rough
+    seeds/problems an 80%-power comparison would need. ``None`` where the samples do not allow
+    it (no evaluation samples, a metric with no per-problem form, no baseline)."""
+    configs = aggregate_configurations(records, metric)
+    members: dict[str, list[TrialRecord]] = defaultdict(list)
+    for r in records:
+        members[r.configuration].append(r)
+    scores = {name: _scores_by_seed(members[name], metric) for name in members}
+    baselines = {name: rs[0] for name, rs in members.items()
+                 if all(r.modulation == "none" for r in rs)}
+    for config in configs:
+        name = config["configuration"]
+        config.update({"modulation": members[name][0].modulation,
+                       "is_baseline": name in baselines, "baseline": None,
+                       "seeds_scored": len(scores[name]),
+                       "eval_steps": sorted({r.eval_step for r in members[name]
+                                             if r.eval_step is not None}),
+                       "ci_low": None, "ci_high": None, "delta_vs_baseline": None,
+                       "delta_ci_low": None, "delta_ci_high": None, "p_value": None,
+                       "p_value_exact": None, "distinguishable": None,
+                       "seeds_needed": None, "problems_needed": None,
+                       "paired_seeds": None, "paired_problems": None})
+        if scores[name]:
+            interval = bootstrap(align_blocks(scores[name]))
+            config.update(ci_low=interval.low, ci_high=interval.high)
+        if name in baselines:
+            continue
+        base = _pick_baseline(members[name][0], baselines)
+        config["baseline"] = base
+        if base is None or not scores[name] or not scores[base]:
+            continue
+        comparison = compare_paired(scores[name], scores[base])
+        if comparison is not None:
+            config.update(_comparison_fields(comparison))
+    return configs
+
+
+def _comparison_fields(c: Comparison) -> dict[str, Any]:
+    return {"delta_vs_baseline": c.delta.estimate, "delta_ci_low": c.delta.low,
+            "delta_ci_high": c.delta.high, "p_value": c.p_value, "p_value_exact": c.exact,
+            "distinguishable": c.distinguishable, "seeds_needed": c.needed.seeds,
+            "problems_needed": c.needed.problems, "paired_seeds": c.delta.seeds,
+            "paired_problems": c.delta.problems}
+
+
 def _best(records: Sequence[TrialRecord], metric: str, mode: str) -> TrialRecord | None:
     scored = [r for r in records if metric in r.final]
     if not scored:
@@ -166,7 +299,18 @@ def _best(records: Sequence[TrialRecord], metric: str, mode: str) -> TrialRecord
     return pick(scored, key=lambda r: r.final[metric])
 
 
+def _avg_at_k_columns(records: Sequence[TrialRecord], benchmarks: Sequence[str]) -> list[str]:
+    """``eval/<benchmark>/avg_at_<k>`` of the benchmarks evaluated with k > 1 samples (avg@k on
+    AIME24 and AMC23 is how the paper reports them: ``eval.samples_per_benchmark``)."""
+    found = {k for r in records for k in r.final
+             if k.startswith("eval/") and k.count("/") == 2 and "/avg_at_" in k}
+    return [k for b in benchmarks if b != "avg"
+            for k in sorted(found, key=lambda k: int(k.rsplit("_", 1)[1]))
+            if k.split("/")[1] == b]
+
+
 def _rows(records: Sequence[TrialRecord], benchmarks: Sequence[str]) -> list[dict[str, Any]]:
+    avg_columns = _avg_at_k_columns(records, benchmarks)
     rows = []
     for r in records:
         row: dict[str, Any] = {"trial": r.name, "status": r.status + (
@@ -176,6 +320,8 @@ def _rows(records: Sequence[TrialRecord], benchmarks: Sequence[str]) -> list[dic
             "train/reward_mean": r.final.get("train/reward_mean")}
         for b in benchmarks:
             row[f"eval/{b}/pass_at_1"] = r.final.get(f"eval/{b}/pass_at_1")
+        for key in avg_columns:
+            row[key] = r.final.get(key)
         row["run_id"] = r.run_id
         rows.append(row)
     return rows
@@ -304,20 +450,72 @@ def plot_learning_curves(records: Sequence[TrialRecord], metric: str, path: Path
     _save(plt, fig, path)
 
 
+def _uncertainty(row: Mapping[str, Any]) -> float | None:
+    """What f read for a group: ``uncertainty`` (SE for SEED, U for GCPO); rows written before
+    that slot existed hold it as ``se``."""
+    value = row.get("uncertainty", row.get("se"))
+    return None if value is None else float(value)
+
+
 def plot_uncertainty(records: Sequence[TrialRecord], path: Path) -> None:
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for r in records:
-        if not r.groups:
+        values = [u for u in map(_uncertainty, r.groups) if u is not None]
+        if not values:
             continue
-        axes[0].hist([g["se"] for g in r.groups], bins=12, histtype="step", linewidth=1.5,
-                     label=r.name)
-        axes[1].hist([g["factor"] for g in r.groups], bins=12, histtype="step", linewidth=1.5,
-                     label=r.name)
-    _label(axes[0], "semantic entropy of a prompt's group", "prompts (all steps)",
-           "Uncertainty of the training prompts")
+        axes[0].hist(values, bins=12, histtype="step", linewidth=1.5, label=r.name)
+        axes[1].hist([g["factor"] for g in r.groups if g.get("factor") is not None], bins=12,
+                     histtype="step", linewidth=1.5, label=r.name)
+    _label(axes[0], "uncertainty of a prompt's group (semantic entropy; GCPO: U)",
+           "prompts (all steps)", "Uncertainty of the training prompts")
     _label(axes[1], "modulation factor f (1 = unchanged advantage)", "prompts (all steps)",
            "How much modulation scaled the advantages")
+    _legend(axes[1], fontsize=7)
+    _save(plt, fig, path)
+
+
+def has_gradient_variance(records: Sequence[TrialRecord]) -> bool:
+    """Whether any trial logged the gradient-variance diagnostic (``diagnostics.
+    gradient_variance_every``): its correlations, or groups with a measured variance."""
+    return any(r.history.get(k) for r in records for k in DIAGNOSTICS) or any(
+        g.get("grad_variance") is not None for r in records for g in r.groups)
+
+
+def plot_gradient_variance(records: Sequence[TrialRecord], path: Path) -> None:
+    """Left: per trial, the Spearman correlation between the groups' gradient variance and
+    their semantic entropy (solid) and the uncertainty f read, e.g. GCPO's U (dashed), over
+    steps. Right: each measured group's gradient variance against its uncertainty (dots) and
+    its semantic entropy (crosses, where it differs): does the uncertainty track how much a
+    group's gradients disagree?"""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for i, r in enumerate(records):
+        color = f"C{i % 10}"
+        for key, style, what in ((DIAGNOSTICS[0], "-", "SE"), (DIAGNOSTICS[1], "--", "U")):
+            points = r.history.get(key, [])
+            if points:
+                axes[0].plot([s for s, _ in points], [v for _, v in points], style,
+                             marker=".", color=color, label=f"{r.name} ({what})")
+        measured = [g for g in r.groups if g.get("grad_variance") is not None]
+        used = [(_uncertainty(g), float(g["grad_variance"])) for g in measured]
+        used = [(u, v) for u, v in used if u is not None]
+        if used:
+            axes[1].scatter([u for u, _ in used], [v for _, v in used], s=12, alpha=0.6,
+                            color=color, label=f"{r.name}: uncertainty")
+        se = [(float(g["se"]), float(g["grad_variance"])) for g in measured
+              if g.get("se") is not None and "uncertainty" in g
+              and g["uncertainty"] != g["se"]]
+        if se:
+            axes[1].scatter([u for u, _ in se], [v for _, v in se], s=14, marker="x",
+                            alpha=0.6, color=color, label=f"{r.name}: semantic entropy")
+    axes[0].axhline(0.0, color="black", linewidth=0.8)
+    axes[0].set_ylim(-1.05, 1.05)  # a correlation: the whole range, so trials compare
+    _label(axes[0], "step", "Spearman(gradient variance, uncertainty)",
+           "Does the uncertainty track gradient variance?")
+    _label(axes[1], "uncertainty of the group", "gradient variance of the group",
+           "Measured groups")
+    _legend(axes[0], fontsize=7)
     _legend(axes[1], fontsize=7)
     _save(plt, fig, path)
 
@@ -332,12 +530,12 @@ def write_report(uri: str, parent_run_id: str, out_dir: Path, *, metric: str,
     benchmarks = _benchmarks(records)
     rows = _rows(records, benchmarks)
     best = _best(records, metric, mode)
-    configs = aggregate_configurations(records, metric)
+    configs = configuration_statistics(records, metric)
     paper_comparable = any(b in BENCHMARK_SPECS for b in benchmarks)
     summary = {"parent_run_id": parent_run_id, "metric": metric, "mode": mode,
                "best": {"trial": best.name, "value": best.final[metric],
                         "varied": best.varied, "run_id": best.run_id} if best else None,
-               "trials": rows, "configurations": configs,
+               "trials": rows, "configurations": configs, "statistics": _METHOD,
                "paper": [asdict(r) for r in PAPER_RESULTS],
                "interrupted": asdict(interruption) if interruption else None}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -352,12 +550,119 @@ def write_report(uri: str, parent_run_id: str, out_dir: Path, *, metric: str,
                                                          paper_comparable=paper_comparable),
              "learning_curves.png": lambda p: plot_learning_curves(records, metric, p),
              "uncertainty.png": lambda p: plot_uncertainty(records, p)}
+    if has_gradient_variance(records):
+        plots["gradient_variance.png"] = lambda p: plot_gradient_variance(records, p)
     for name, plot in plots.items():
         plot(out_dir / name)
     (out_dir / "report.md").write_text(_markdown(records, rows, columns, best, configs, metric,
                                                  benchmarks, paper_comparable, plots,
                                                  interruption))
     return out_dir
+
+
+_METHOD = {
+    "interval": "95% percentile bootstrap over problems x seeds: seeds and each benchmark's "
+                "problems resampled with replacement, independently",
+    "resamples": BOOTSTRAP_RESAMPLES,
+    "test": "paired sign-flip permutation test on (seed, problem) differences, two-sided; "
+            f"exact up to {EXACT_FLIP_LIMIT} non-zero differences, else {FLIP_RESAMPLES} seeded "
+            "random flips with the +1 correction",
+    "distinguishable": "p < 0.05 and the difference's 95% interval excludes 0",
+    "size_needed": "normal approximation, 80% power at two-sided 5%, at the observed "
+                   "difference and bootstrap variance (rough)",
+    "scores": "per problem, from each trial's last evaluation samples (eval/samples_step_N"
+              ".jsonl): the share of correct samples (pass@1, avg@k) or the unbiased pass@k",
+}
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    return "-" if low is None or high is None else f"[{low:.3f}, {high:.3f}]"
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f}"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2g}" if value >= 0.001 else "< 0.001"
+
+
+def _p_clause(value: float | None) -> str:
+    """``p = 0.04`` or ``p < 0.001``."""
+    shown = _p(value)
+    return f"p {shown}" if shown.startswith("<") else f"p = {shown}"
+
+
+def _verdict(c: dict[str, Any]) -> str:
+    """One configuration's comparison with its baseline, in words."""
+    head = (f"**{c['configuration']}** vs **{c['baseline']}**: {_signed(c['delta_vs_baseline'])}"
+            f" (95% CI {_interval(c['delta_ci_low'], c['delta_ci_high'])}, "
+            f"{_p_clause(c['p_value'])}, {c['paired_seeds']} seed(s) x "
+            f"{c['paired_problems']} problems)")
+    if c["distinguishable"]:
+        return head + ": distinguishable from noise at this sweep's size."
+    if c["delta_vs_baseline"] == 0:
+        return head + ": no difference at all on these problems."
+    levers = []
+    if c["seeds_needed"] is not None:
+        levers.append(f"about {c['seeds_needed']} seeds at these problems")
+    if c["problems_needed"] is not None:
+        levers.append(f"about {c['problems_needed']} problems at these seeds")
+    if levers:
+        need = (" Resolving a difference this size with 80% power would take roughly "
+                + " or ".join(levers) + ".")
+    else:
+        need = (" Neither more seeds alone nor more problems alone would resolve a difference "
+                "this size with 80% power: it needs both, or it is smaller than this sweep "
+                "can see.")
+    return head + ": not distinguishable from noise at this sweep's size." + need
+
+
+def _statistics_markdown(configs: Sequence[dict[str, Any]], metric: str) -> list[str]:
+    """The configurations over seeds with their intervals, then each against its baseline."""
+    if not configs:
+        return []
+    lines = ["## Configurations over seeds", "",
+             f"`{metric}`: mean and standard deviation over seeds, and a 95% bootstrap "
+             "interval over evaluation problems x seeds (2000 resamples of both; "
+             "`seedgrpo.sweep.statistics`). Each configuration is compared with the `none` "
+             "baseline sharing its other swept values, paired on seed and problem: the "
+             "difference, its interval and a sign-flip permutation p-value.", ""]
+    table = [{**c, "95% CI": _interval(c["ci_low"], c["ci_high"]),
+              "delta vs none": "baseline" if c["is_baseline"] else _signed(
+                  c["delta_vs_baseline"]),
+              "delta 95% CI": _interval(c["delta_ci_low"], c["delta_ci_high"]),
+              "p": _p(c["p_value"])} for c in configs]
+    lines += [*_markdown_table(table, ["configuration", "n", "mean", "std", "95% CI",
+                                       "delta vs none", "delta 95% CI", "p"]), ""]
+    if all(c["ci_low"] is None for c in configs):
+        lines += [f"No interval: the trials' evaluation samples were not found, or `{metric}` "
+                  "has no per-problem form (pass@1, avg@k and pass@k have one).", ""]
+        return lines
+    compared = [c for c in configs if c["delta_vs_baseline"] is not None]
+    if not any(c["is_baseline"] for c in configs):
+        return lines + ["No `none` baseline (algorithm.modulation = none) among the trials, so "
+                        "no configuration is compared with one: add `none` to the sweep's "
+                        "algorithm.modulation values.", ""]
+    if not compared:
+        return lines + ["No configuration shares a seed and evaluated problems with its "
+                        "baseline, so none is compared.", ""]
+    clear = [c for c in compared if c["distinguishable"]]
+    lines += ["## Effect or noise?", "",
+              f"Of {len(compared)} configuration(s) compared with the `none` baseline, "
+              f"{len(clear)} {'differs' if len(clear) == 1 else 'differ'} from it by more than "
+              "noise at this sweep's size (p < 0.05 and a 95% interval excluding 0)."
+              + (" Distinguishable: " + ", ".join(c["configuration"] for c in clear) + "."
+                 if clear else ""), ""]
+    lines += [f"- {_verdict(c)}" for c in compared]
+    lines += ["", "The seeds and problems needed are a normal approximation at the observed "
+              "difference and variance, for 80% power at two-sided 5%: rough, as a difference "
+              "measured this noisily may be larger or smaller than it looks. The p-value "
+              "treats (seed, problem) cells as independent; the interval also resamples whole "
+              "seeds, which is why both must agree.", ""]
+    return lines
 
 
 def _markdown(records: Sequence[TrialRecord], rows: Sequence[dict[str, Any]],
@@ -377,9 +682,12 @@ def _markdown(records: Sequence[TrialRecord], rows: Sequence[dict[str, Any]],
         lines += [f"**Best trial: {best.name}** ({metric} = {best.final[metric]:.3f}; {varied}).",
                   ""]
     lines += ["## Trials", "", *_markdown_table(rows, [c for c in columns if c != "run_id"]), ""]
-    if any(c["n"] > 1 for c in configs):
-        lines += ["## Configurations over seeds", "",
-                  *_markdown_table(configs, ["configuration", "n", "mean", "std"]), ""]
+    avg_columns = [c for c in columns if "/avg_at_" in c]
+    if avg_columns:
+        lines += [f"`{c}`: pass@1 averaged over {c.rsplit('_', 1)[1]} samples per problem at "
+                  "eval.temperature (avg@k, as the paper reports the small benchmarks; "
+                  "eval.samples_per_benchmark)." for c in avg_columns] + [""]
+    lines += _statistics_markdown(configs, metric)
     if paper_comparable:
         paper_rows = [{"run": r.run, **{b: getattr(r, b) / 100 for b in benchmarks
                                         if hasattr(r, b)}, "avg": r.avg / 100}
