@@ -100,8 +100,10 @@ def _assert_export_matches_deepspeed(exported: Path, root: Path, tag: str) -> No
     ("args", "status", "message"),
     [
         (["--trial", "5"], 2, "--trial 5: "),
-        (["--set", "algorithm.uncertainty=gcpo", "--set", "algorithm.gcpo.embedding=answer"], 1,
-         "needs a sentence encoder"),
+        (["--set", "algorithm.uncertainty=gcpo", "--set", "algorithm.gcpo.embedding=answer"], 2,
+         "needs algorithm.gcpo.encoder"),
+        (["--set", "algorithm.uncertainty=gcpo", "--set", "algorithm.gcpo.embedding=answer",
+          "--set", "algorithm.gcpo.encoder=/no/such/encoder"], 1, "is not a directory"),
         (["--set", "model.source=hf", "--set", "model.name=/no/such/model"], 1,
          "could not be loaded"),
         (["--set", "algorithm.alpha=-1"], 2, "algorithm.alpha = -1 must be >= 0"),

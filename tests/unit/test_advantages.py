@@ -99,7 +99,7 @@ def test_seed_grpo_hand_computed() -> None:
     # Dr. GRPO advantages [0.75, -0.25, -0.25, -0.25] * 0.25
     adv, info = seed_grpo_advantages([1, 0, 0, 0], [0, 1, 1, 2], None, alpha=1.0, fn="linear",
                                      estimator="discrete")
-    assert info["se"] == pytest.approx(1.039721, abs=1e-6)
+    assert info["uncertainty"] == pytest.approx(1.039721, abs=1e-6)
     assert info["x"] == pytest.approx(0.75)
     assert info["factor"] == pytest.approx(0.25)
     assert info["num_clusters"] == 3
@@ -115,7 +115,7 @@ def test_seed_grpo_inverse_with_rao() -> None:
 
 def test_seed_grpo_none_keeps_advantages_but_reports_se() -> None:
     adv, info = seed_grpo_advantages([1, 0, 1], [0, 1, 2], [0.0] * 3, alpha=1.0, fn="none")
-    assert info["factor"] == 1.0 and info["se"] == pytest.approx(math.log(3))
+    assert info["factor"] == 1.0 and info["uncertainty"] == pytest.approx(math.log(3))
     assert adv == pytest.approx(group_advantages([1, 0, 1]))
 
 
@@ -193,7 +193,7 @@ def test_gcpo_advantages_modulate_by_u() -> None:
     # Dr. GRPO advantages [0.75, -0.25, -0.25, -0.25] * f
     adv, info = gcpo_advantages([1, 0, 0, 0], np.eye(4), alpha=1.0, fn="linear",
                                 answers=["1", "1", "2", None])
-    assert info["se"] == pytest.approx(0.100481, abs=1e-6)
+    assert info["uncertainty"] == pytest.approx(0.100481, abs=1e-6)
     assert info["factor"] == pytest.approx(0.899519, abs=1e-6)
     assert info["num_clusters"] == 3  # {1}, {2}, {None}
     assert adv == pytest.approx([0.75 * 0.899519, -0.25 * 0.899519, -0.25 * 0.899519,

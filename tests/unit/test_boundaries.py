@@ -15,15 +15,16 @@ from seedgrpo.algorithms import (
     LOSS_AGGREGATIONS,
     MODULATIONS,
     SE_ESTIMATORS,
+    UNCERTAINTY_SOURCES,
     Registry,
 )
 from seedgrpo.config.sections import AlgorithmConfig, GcpoConfig
+from seedgrpo.rewards import REWARDS
 
 
 @pytest.mark.parametrize(
     ("model", "field", "registry"),
     [
-        (AlgorithmConfig, "modulation", MODULATIONS),
         (AlgorithmConfig, "estimator", SE_ESTIMATORS),
         (AlgorithmConfig, "clustering", CLUSTERINGS),
         (AlgorithmConfig, "baseline", BASELINES),
@@ -34,6 +35,29 @@ from seedgrpo.config.sections import AlgorithmConfig, GcpoConfig
 def test_config_choices_equal_registry_names(model, field, registry) -> None:
     choices = typing.get_args(model.model_fields[field].annotation)
     assert set(choices) == set(registry.names())
+
+
+# the names plug-ins extend are strings checked against their registry: the package's own
+# entries are the built-ins the field's description (docs/CONFIG.md) names
+@pytest.mark.parametrize(
+    ("field", "registry", "builtins"),
+    [
+        ("uncertainty", UNCERTAINTY_SOURCES, {"semantic_entropy", "gcpo"}),
+        ("modulation", MODULATIONS, {"none", "linear", "exp", "focal", "inverse"}),
+        ("reward", REWARDS, {"math"}),
+    ],
+)
+def test_pluggable_choices_are_the_registry(field, registry, builtins) -> None:
+    own = {name for name in registry.names()
+           if getattr(getattr(registry.get(name), "fn", registry.get(name)), "__module__",
+                      "").startswith("seedgrpo.")}
+    assert own == builtins
+    description = AlgorithmConfig.model_fields[field].description
+    assert all(f"`{name}`" in description for name in builtins)
+    for name in registry.names():
+        assert getattr(AlgorithmConfig(**{field: name}), field) == name
+    with pytest.raises(ValueError, match=f"is not one of '{registry.names()[0]}'"):
+        AlgorithmConfig(**{field: "no_such_name"})
 
 
 def test_registry_refuses_a_taken_name() -> None:

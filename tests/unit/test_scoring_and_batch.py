@@ -32,7 +32,7 @@ def test_score_group_hand_computed(strict_verifier) -> None:
     assert score.rewards == [1.0, 1.0, 0.0, 0.0]
     assert score.answers == ["1/2", "0.5", "3", None]
     assert score.cluster_ids == [0, 0, 1, 2]
-    assert score.se == pytest.approx(1.039721, abs=1e-6)
+    assert score.uncertainty == score.se == pytest.approx(1.039721, abs=1e-6)
     assert score.factor == pytest.approx(0.25)
     assert score.advantages == pytest.approx([0.125, 0.125, -0.125, -0.125])
 
@@ -41,7 +41,7 @@ def test_score_group_uses_mean_logprobs_for_rao(strict_verifier) -> None:
     # two singleton clusters with mean log-probs ln 3 / 1 and 0: w = (0.75, 0.25) -> 0.562335
     group = [completion("\\boxed{1}", [math.log(3)]), completion("\\boxed{2}", [0.0, 0.0])]
     algo = AlgorithmConfig(estimator="rao", clustering="exact", modulation="none")
-    assert score_group(group, "1", algo, verifier=strict_verifier).se == pytest.approx(
+    assert score_group(group, "1", algo, verifier=strict_verifier).uncertainty == pytest.approx(
         0.562335, abs=1e-6)
 
 
@@ -163,7 +163,7 @@ def test_score_group_gcpo_reads_the_embeddings(strict_verifier) -> None:
              (r"\boxed{1}", r"\boxed{1}", r"\boxed{2}", r"\boxed{3}")]
     same = score_group(group, "1", algo, verifier=strict_verifier,
                        embeddings=[[1.0, 0.0]] * 4)
-    assert (same.se, same.factor) == (0.0, 1.0)  # one direction: U = 0, nothing modulated
+    assert (same.uncertainty, same.factor) == (0.0, 1.0)  # one direction: U = 0, nothing modulated
     one_right = [completion(t, [-0.1]) for t in
                  (r"\boxed{1}", r"\boxed{2}", r"\boxed{3}", r"\boxed{4}")]
     spread = score_group(one_right, "1", algo, verifier=strict_verifier,
@@ -171,7 +171,9 @@ def test_score_group_gcpo_reads_the_embeddings(strict_verifier) -> None:
     # cosine dispersion of these 4 unit rows: mean is 0, so CD = 4/3 (1 - 0) = its maximum,
     # normalised 1. Rewards 1,0,0,0: std = sqrt(3)/4, RD_n = sqrt(3)/2, U = 1 - sqrt(3)/2.
     u = 1 - math.sqrt(3) / 2
-    assert spread.se == pytest.approx(u)
+    assert spread.uncertainty == pytest.approx(u)
+    # SE is computed for GCPO runs too: 4 singleton clusters, equal log-probs -> ln 4
+    assert spread.se == pytest.approx(math.log(4))
     assert spread.factor == pytest.approx(1 - u)  # linear, alpha 1
     assert spread.advantages == pytest.approx([a * (1 - u) for a in (0.75, -0.25, -0.25, -0.25)])
     assert spread.num_clusters == 4

@@ -4,6 +4,11 @@ Researchers import these into their own trainers, as they do with verl's ``core_
 
     from seedgrpo.algorithms import extract_answer, cluster_answers, seed_grpo_advantages
 
+Plug-ins extend it through public decorators: ``register_uncertainty`` (what f reads),
+``register_modulation`` (f itself) and, in ``seedgrpo.rewards``, ``register_reward``. The names
+they register become valid config values (``algorithm.uncertainty``, ``algorithm.modulation``,
+``algorithm.reward``) once an experiment lists the module in ``plugins:``.
+
 Importing this package is cheap: ``policy_loss`` and the other torch pieces load on first use,
 so scorers and config tools never pay for importing torch.
 """
@@ -17,6 +22,7 @@ from seedgrpo.algorithms.advantages import (
     ModulationInfo,
     gcpo_advantages,
     group_advantages,
+    modulated_advantages,
     seed_grpo_advantages,
 )
 from seedgrpo.algorithms.answers import extract_answer
@@ -29,8 +35,17 @@ from seedgrpo.algorithms.geometry import (
     gcpo_uncertainty,
     reward_dispersion,
 )
-from seedgrpo.algorithms.modulation import MODULATIONS, modulate
+from seedgrpo.algorithms.modulation import MODULATIONS, modulate, register_modulation
 from seedgrpo.algorithms.registry import Registry
+from seedgrpo.algorithms.uncertainty import (
+    UNCERTAINTY_SOURCES,
+    GroupContext,
+    Uncertainty,
+    UncertaintySource,
+    measure_uncertainty,
+    register_uncertainty,
+    uncertainty_needs_embeddings,
+)
 
 if TYPE_CHECKING:
     from seedgrpo.algorithms.losses import (
@@ -50,9 +65,13 @@ __all__ = [
     "LOSS_AGGREGATIONS",
     "MODULATIONS",
     "SE_ESTIMATORS",
+    "UNCERTAINTY_SOURCES",
+    "GroupContext",
     "ModulationInfo",
     "PolicyLossStats",
     "Registry",
+    "Uncertainty",
+    "UncertaintySource",
     "aggregate_loss",
     "barycentric_transport",
     "cluster_answers",
@@ -62,11 +81,16 @@ __all__ = [
     "gcpo_uncertainty",
     "group_advantages",
     "k3_kl",
+    "measure_uncertainty",
     "modulate",
+    "modulated_advantages",
     "policy_loss",
+    "register_modulation",
+    "register_uncertainty",
     "reward_dispersion",
     "seed_grpo_advantages",
     "semantic_entropy",
+    "uncertainty_needs_embeddings",
 ]
 
 

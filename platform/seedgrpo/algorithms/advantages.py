@@ -25,6 +25,7 @@ __all__ = [
     "BASELINES",
     "ModulationInfo",
     "group_advantages",
+    "modulated_advantages",
     "seed_grpo_advantages",
     "gcpo_advantages",
 ]
@@ -61,10 +62,21 @@ def group_advantages(rewards: Sequence[float], baseline: str = "dr_grpo") -> lis
     return BASELINES.get(baseline)(r)
 
 
-class ModulationInfo(TypedDict):
-    """Per-prompt diagnostics that the trainer logs (``train/se_mean``, ``train/factor_mean``)."""
+def modulated_advantages(rewards: Sequence[float], factor: float,
+                         baseline: str = "dr_grpo") -> list[float]:
+    """``group_advantages(rewards) * factor``: one factor scales the whole group.
 
-    se: float  # uncertainty fed to f before scaling: SE in nats (SEED) or U in [0, 1] (GCPO)
+    >>> modulated_advantages([1, 0, 0, 1], 0.5)
+    [0.25, -0.25, -0.25, 0.25]
+    """
+    return [a * factor for a in group_advantages(rewards, baseline)]
+
+
+class ModulationInfo(TypedDict):
+    """Per-prompt diagnostics that the trainer logs (``train/uncertainty_mean``,
+    ``train/factor_mean``)."""
+
+    uncertainty: float  # what f read before scaling: SE in nats (SEED) or U in [0, 1] (GCPO)
     x: float  # the scaled uncertainty that f saw
     factor: float  # f(x), in [0, 1]
     num_clusters: int  # K answer clusters (GCPO: clusters of the answers, for comparison)
@@ -104,9 +116,9 @@ def seed_grpo_advantages(
     se = semantic_entropy(cluster_ids, logprobs, estimator)
     x = alpha * se / math.log(len(r))
     factor = modulate(x, fn, gamma)
-    advantages = [a * factor for a in BASELINES.get(baseline)(r)]
+    advantages = modulated_advantages(r, factor, baseline)
     info: ModulationInfo = {
-        "se": se,
+        "uncertainty": se,
         "x": x,
         "factor": factor,
         "num_clusters": len(set(cluster_ids)),
@@ -143,10 +155,11 @@ def gcpo_advantages(
     u = gcpo_uncertainty(embeddings, r, measure=measure, weights=weights, kappa=kappa)
     x = alpha * u
     factor = modulate(x, fn, gamma)
-    advantages = [a * factor for a in BASELINES.get(baseline)(r)]
+    advantages = modulated_advantages(r, factor, baseline)
     num_clusters = 0
     if answers is not None:
         check_same_length(len(r), len(answers), a="rewards", b="answers")
         num_clusters = len(set(cluster_answers(answers, "exact")))
-    info: ModulationInfo = {"se": u, "x": x, "factor": factor, "num_clusters": num_clusters}
+    info: ModulationInfo = {"uncertainty": u, "x": x, "factor": factor,
+                            "num_clusters": num_clusters}
     return advantages, info

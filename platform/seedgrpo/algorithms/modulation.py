@@ -5,6 +5,9 @@ x = alpha * U (GCPO). Every f maps x >= 0 into [0, 1] and never increases with x
 report that *amplifying* uncertain prompts made training collapse. The paper names linear,
 exponential and focal forms without formulas, so those three are reconstructions [recon];
 ``inverse`` is the released code's 1 / (1 + x) [3p].
+
+A plug-in adds one with ``@register_modulation("name")`` on ``f(x, gamma) -> float``; its
+name is then a valid ``algorithm.modulation``, and ``modulate`` refuses a value outside [0, 1].
 """
 
 from __future__ import annotations
@@ -15,10 +18,23 @@ from collections.abc import Callable
 
 from seedgrpo.algorithms.registry import Registry
 
-__all__ = ["MODULATIONS", "modulate"]
+__all__ = ["MODULATIONS", "modulate", "register_modulation"]
 
 ModulationFn = Callable[[float, float], float]
 MODULATIONS: Registry[ModulationFn] = Registry("modulation function")
+
+
+def register_modulation(name: str) -> Callable[[ModulationFn], ModulationFn]:
+    """Decorator: file ``f(x, gamma) -> float in [0, 1]`` as ``algorithm.modulation: name``.
+
+    >>> @register_modulation("doc_half")
+    ... def _half(x, gamma):
+    ...     return 0.5
+    >>> modulate(3.0, "doc_half")
+    0.5
+    >>> MODULATIONS.unregister("doc_half")  # keep the registry to the real entries
+    """
+    return MODULATIONS.register(name)
 
 
 @MODULATIONS.register("none")
@@ -65,4 +81,8 @@ def modulate(x: float, fn: str, gamma: float = 2.0) -> float:
         raise ValueError(f"x is {x}; the scaled uncertainty must be finite and >= 0")
     if not math.isfinite(gamma) or gamma <= 0.0:
         raise ValueError(f"gamma is {gamma}; the focal exponent must be finite and > 0")
-    return MODULATIONS.get(fn)(x, gamma)
+    factor = MODULATIONS.get(fn)(x, gamma)
+    if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not (
+            0.0 <= float(factor) <= 1.0):
+        raise ValueError(f"modulation '{fn}' gave f({x}) = {factor!r}; f must map into [0, 1]")
+    return float(factor)

@@ -1,8 +1,9 @@
 """Name -> function registries for every algorithm family.
 
 Why registries and not if-chains: a new modulation, estimator or aggregation is one decorated
-function, the config schema's ``Literal`` choices are tested against the registry keys, and an
-unknown name fails with the list of known names instead of a bare ``KeyError`` deep in a trainer.
+function (in the package or in a plug-in module an experiment names in ``plugins:``), the
+config schema's choices are the registry keys, and an unknown name fails with the list of known
+names instead of a bare ``KeyError`` deep in a trainer.
 """
 
 from __future__ import annotations
@@ -37,11 +38,20 @@ class Registry(Generic[FnT]):
 
         def decorate(fn: FnT) -> FnT:
             if name in self._entries:
-                raise ValueError(f"{self._kind} '{name}' is already registered")
+                entry = self._entries[name]
+                owner = getattr(getattr(entry, "fn", entry), "__module__", None)
+                by = f" (by {owner})" if owner else ""
+                raise ValueError(f"{self._kind} '{name}' is already registered{by}; choose "
+                                 "another name")
             self._entries[name] = fn
             return fn
 
         return decorate
+
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (tests and notebooks that register a throw-away entry)."""
+        self.get(name)  # an unknown name lists the known ones
+        del self._entries[name]
 
     def get(self, name: str) -> FnT:
         """The function filed under ``name``; an unknown name lists the known ones."""

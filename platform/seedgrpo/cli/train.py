@@ -131,8 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: trial '{trial.name}' failed: {err}", file=sys.stderr)
         return EXIT_FAILED
     needed = math.ceil(total_resources(cfg)["CPU"])
+    from seedgrpo.config.plugins import ray_runtime_env
+
     ray.init(address="local", num_cpus=max(os.cpu_count() or 1, needed),
-             include_dashboard=False, log_to_driver=args.verbose > 0)
+             include_dashboard=False, log_to_driver=args.verbose > 0,
+             runtime_env=ray_runtime_env())  # the workers import the experiment's plug-ins
     try:
         print(f"{loaded.label}: trial '{trial.name}', {cfg.train.steps} steps, engine "
               f"{runner.engine_kind}, {cfg.learner.num_ranks} DeepSpeed rank(s) at ZeRO-"

@@ -109,6 +109,25 @@ def short_repr(value: Any) -> str:
     return _clip(text, 2 * _MAX_REPR)
 
 
+_ALLOWED_LIST_CHARS = 200  # keeps an unknown-key message one short line in a big section
+
+
+def _capped_list(names: Sequence[str]) -> str:
+    """``names`` comma-joined, cut after about 200 characters with a count of the rest (the
+    full list is in docs/CONFIG.md): the message stays one short line however big a section
+    grows.
+
+    >>> _capped_list(["a", "b"])
+    'a, b'
+    """
+    shown: list[str] = []
+    for n in names:
+        if shown and len(", ".join([*shown, n])) > _ALLOWED_LIST_CHARS:
+            return f"{', '.join(shown)} and {len(names) - len(shown)} more (docs/CONFIG.md)"
+        shown.append(n)
+    return ", ".join(shown)
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` when a close match exists, else empty."""
     if len(word) > 100:  # no field name is this long; and difflib is quadratic in it
@@ -135,7 +154,7 @@ def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
         name = str(err["loc"][-1])
         allowed = _fields_at(model, err["loc"][:-1])
         hint = suggest(name, allowed)
-        return f"unknown key{hint}; allowed here: {', '.join(allowed)}"
+        return f"unknown key{hint}; allowed here: {_capped_list(allowed)}"
     if kind == "missing":
         return "is required"
     if kind == "literal_error":

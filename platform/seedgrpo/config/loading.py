@@ -187,7 +187,9 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> LoadedEx
             set_dotted(data, o.key, o.value)
             override_sources[tuple(o.key.split("."))] = o.label
     try:
-        base = ExperimentConfig.model_validate(data)
+        # plug-ins are also looked up next to the experiment file (seedgrpo.config.plugins)
+        base = ExperimentConfig.model_validate(
+            data, context={"plugin_dirs": [file.resolve().parent]})
     except ValidationError as err:
         issues = issues_from_validation(err, model=ExperimentConfig, source=label, lines=positions)
         raise ConfigError([_relabel(i, override_sources) for i in issues]) from err

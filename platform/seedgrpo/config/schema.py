@@ -14,7 +14,13 @@ import re
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_serializer, model_validator
+from pydantic import (
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from seedgrpo.config.errors import short_repr
 from seedgrpo.config.sections import (
@@ -315,6 +321,16 @@ class TuneConfig(Section):
 class ExperimentConfig(Section):
     """Everything one experiment file says. Unknown keys anywhere are errors."""
 
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="Python modules imported before the rest of the file is validated, so "
+        "that the uncertainty sources, modulation functions and rewards they register "
+        "(seedgrpo.algorithms.register_uncertainty / register_modulation, "
+        "seedgrpo.rewards.register_reward) are valid names here. Looked up on sys.path, then "
+        "in the experiment file's directory, which the CLIs also put on their Ray workers' "
+        "PYTHONPATH; e.g. [plugins.reward_variance] in experiments/uncertainty_sources.yaml "
+        "(experiments/plugins/reward_variance.py).",
+    )
     model: ModelConfig = Field(default_factory=ModelConfig, description="The policy model.")
     data: DataConfig = Field(default_factory=DataConfig, description="Training prompts.")
     algorithm: AlgorithmConfig = Field(
@@ -337,6 +353,17 @@ class ExperimentConfig(Section):
         description="Dotted config path -> {grid | choice | uniform | loguniform | randint: ...}; "
         "in a file, a mapping, a path to a file in search_spaces/, or a list of both.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _import_plugins(cls, data: Any, info: ValidationInfo) -> Any:
+        """Import the plug-ins first: the names they register are checked below. The loader
+        passes the experiment file's directory as ``plugin_dirs`` in the context."""
+        if isinstance(data, dict) and isinstance(data.get("plugins"), list):
+            from seedgrpo.config.plugins import import_plugins
+
+            import_plugins(data["plugins"], (info.context or {}).get("plugin_dirs", ()))
+        return data
 
     @model_validator(mode="after")
     def _cross_section_rules(self) -> ExperimentConfig:

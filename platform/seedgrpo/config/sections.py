@@ -3,7 +3,9 @@
 Every field is documented once, in its ``Field(description=...)``: docs/CONFIG.md and the CLI's
 error messages are generated from these models. Choices are ``Literal`` so that a typo fails at
 load time with the allowed values, never at step 1; the algorithm ``Literal``s are tested equal
-to the registries in ``seedgrpo.algorithms``.
+to the registries in ``seedgrpo.algorithms``. The three names plug-ins extend
+(``algorithm.uncertainty``, ``modulation``, ``reward``) are strings checked against their
+registries instead (``seedgrpo.config.plugins``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,14 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from seedgrpo.config.errors import short_repr
 
@@ -207,16 +216,23 @@ class GcpoConfig(Section):
 
 
 class AlgorithmConfig(Section):
-    uncertainty: Literal["semantic_entropy", "gcpo"] = Field(
+    uncertainty: str = Field(
         "semantic_entropy",
-        description="What the modulation reads: SEED-GRPO's semantic entropy (x = alpha * SE / "
-        "ln G) or GCPO's calibrated geometric uncertainty (x = alpha * U) [recon].",
+        description="What the modulation reads (an uncertainty source): `semantic_entropy` "
+        "SEED-GRPO's semantic entropy (x = alpha * SE / ln G) or `gcpo` GCPO's calibrated "
+        "geometric uncertainty (x = alpha * U) [recon]; or a name a plug-in registers "
+        "(`plugins:`). SE itself is logged for every run (train/se_mean).",
     )
-    modulation: Literal["none", "linear", "exp", "focal", "inverse"] = Field(
+    modulation: str = Field(
         "linear",
-        description="f in A_hat = A * f(x). `none` is plain Dr. GRPO/GRPO; `linear` max(0, 1 - x), "
+        description="f in A_hat = A * f(x): `none` is plain Dr. GRPO/GRPO; `linear` max(0, 1 - x), "
         "`exp` exp(-x), `focal` max(0, 1 - x)^gamma (reconstructions of the paper's named forms); "
-        "`inverse` 1 / (1 + x) (the released code).",
+        "`inverse` 1 / (1 + x) (the released code); or a name a plug-in registers (`plugins:`).",
+    )
+    reward: str = Field(
+        "math",
+        description="Reward function: `math` 1 when the last boxed answer equals the gold "
+        "answer under math-verify (the paper); or a name a plug-in registers (`plugins:`).",
     )
     alpha: float = Field(
         0.02,
@@ -273,10 +289,19 @@ class AlgorithmConfig(Section):
         default_factory=GcpoConfig, description="GCPO settings (used when uncertainty is `gcpo`)."
     )
 
+    @field_validator("uncertainty", "modulation", "reward")
+    @classmethod
+    def _registered_name(cls, value: str, info: ValidationInfo) -> str:
+        """Checked against the registries, which plug-ins extend: not a fixed ``Literal``."""
+        from seedgrpo.config.plugins import check_registered  # loads the registries lazily
+
+        return check_registered(str(info.field_name), value)
+
 
 class TrainConfig(Section):
     steps: int = Field(
-        20, ge=1, description="Optimizer steps (each: generate, score, learn, sync)."
+        20, ge=1, description="Training steps, each: generate, score, learn (one optimizer "
+        "step per train.mini_batch_size responses), sync."
     )
     prompts_per_step: int = Field(8, ge=1, description="P prompts per step; B = P * G responses.")
     lr: float = Field(1e-6, gt=0.0, le=1.0, description="Peak learning rate. Paper: 1e-6.")

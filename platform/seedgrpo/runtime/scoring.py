@@ -1,9 +1,14 @@
 """Score one prompt's group: rewards, answers, clusters, uncertainty, factor and advantages.
 
 Pure glue over the algorithm library and the reward (no Ray): the Scorer actor calls it, and
-tests call it directly. GCPO [recon] reads response embeddings, which the learner ranks compute
-(mean-pooled hidden states of the policy, ``learner.batch.response_embeddings``); its
-uncertainty U then fills the ``se`` slot, so the metrics keep one name for "what f reads".
+tests call it directly. Every choice goes through a registry (``algorithm.reward``,
+``algorithm.uncertainty``, ``algorithm.modulation``), so a plug-in's names work here without an
+if-chain. GCPO [recon] reads response embeddings, which the learner ranks compute
+(mean-pooled hidden states of the policy, ``learner.batch.response_embeddings``).
+
+``uncertainty`` holds what f read (SE for SEED-GRPO, U for GCPO, whatever a plug-in source
+returns); ``se`` holds the semantic entropy of every group whatever the source, so runs of
+different sources can be compared on the same axis.
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from seedgrpo.algorithms import (
+    GroupContext,
     extract_answer,
-    gcpo_advantages,
-    seed_grpo_advantages,
+    measure_uncertainty,
+    modulate,
+    modulated_advantages,
 )
 from seedgrpo.algorithms.clustering import cluster_group
 from seedgrpo.config.sections import AlgorithmConfig
-from seedgrpo.rewards import Verifier, math_reward
+from seedgrpo.rewards import REWARDS, Verifier
 from seedgrpo.rollout.types import Completion
 from seedgrpo.runtime.metrics import group_rows, rollout_metrics
 
@@ -32,10 +39,28 @@ class GroupScore:
     answers: list[str | None]
     cluster_ids: list[int]
     advantages: list[float]
-    se: float
+    uncertainty: float  # what f read, before scaling (the source's raw value)
+    se: float  # the semantic entropy (configured estimator), whatever f read
     factor: float
     num_clusters: int
     clustering_cost: dict[str, float] = field(default_factory=dict)  # ClusterStats, as floats
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GroupScore:
+        """Rebuild a score saved with ``asdict``; a score saved before ``uncertainty`` existed
+        (key ``se`` only: a pending batch of a run resumed across the upgrade) had f read its
+        ``se`` slot, so that value is both."""
+        data = dict(data)
+        if "uncertainty" not in data:
+            data["uncertainty"] = data["se"]
+        return cls(**data)
+
+
+def _response_logprobs(completions: Sequence[Completion], algo: AlgorithmConfig
+                       ) -> list[float]:
+    if algo.logprob_normalization == "mean":
+        return [c.mean_logprob for c in completions]
+    return [sum(c.logprobs) for c in completions]
 
 
 def score_group(completions: Sequence[Completion], gold: str, algo: AlgorithmConfig, *,
@@ -43,32 +68,25 @@ def score_group(completions: Sequence[Completion], gold: str, algo: AlgorithmCon
                 ) -> GroupScore:
     """Everything the learner and the metrics need from one group of G completions.
 
-    ``embeddings`` (one row per completion) are required when ``algo.uncertainty`` is gcpo.
+    ``embeddings`` (one row per completion) are required when the uncertainty source needs
+    them (``gcpo``).
     """
+    reward = REWARDS.get(algo.reward)
     answers = [extract_answer(c.text) for c in completions]
-    rewards = [math_reward(c.text, gold, verifier=verifier) for c in completions]
+    rewards = [float(reward(c.text, gold, verifier=verifier)) for c in completions]
     clustering = cluster_group(answers, algo.clustering, verifier=verifier,
                                budget_s=algo.clustering_budget_s)
     cluster_ids = clustering.ids
     cost = {k: float(v) for k, v in asdict(clustering.stats).items()}
-    if algo.uncertainty == "gcpo":
-        if embeddings is None:
-            raise ValueError("algorithm.uncertainty 'gcpo' needs one embedding per completion")
-        advantages, info = gcpo_advantages(
-            rewards, embeddings, alpha=algo.alpha, fn=algo.modulation,
-            measure=algo.gcpo.measure, kappa=algo.gcpo.kappa, baseline=algo.baseline,
-            gamma=algo.gamma)
-        return GroupScore(rewards, answers, cluster_ids, advantages, info["se"],
-                          info["factor"], len(set(cluster_ids)), cost)
-    logprobs = ([c.mean_logprob for c in completions] if algo.logprob_normalization == "mean"
-                else [sum(c.logprobs) for c in completions])
-    advantages, info = seed_grpo_advantages(
-        rewards, cluster_ids, None if algo.estimator == "discrete" else logprobs,
-        alpha=algo.alpha, fn=algo.modulation, estimator=algo.estimator, baseline=algo.baseline,
-        gamma=algo.gamma,
-    )
-    return GroupScore(rewards, answers, cluster_ids, advantages, info["se"], info["factor"],
-                      info["num_clusters"], cost)
+    ctx = GroupContext(rewards, answers, cluster_ids, _response_logprobs(completions, algo),
+                       embeddings, algo)
+    measured = measure_uncertainty(algo.uncertainty, ctx)
+    factor = modulate(measured.x, algo.modulation, algo.gamma)
+    advantages = modulated_advantages(rewards, factor, algo.baseline)
+    return GroupScore(rewards=rewards, answers=answers, cluster_ids=cluster_ids,
+                      advantages=advantages, uncertainty=measured.value,
+                      se=ctx.semantic_entropy, factor=factor,
+                      num_clusters=len(set(cluster_ids)), clustering_cost=cost)
 
 
 def clustering_metrics(scores: Sequence[GroupScore]) -> dict[str, float]:
@@ -94,7 +112,7 @@ class ScoredBatch:
 
     scores: list[GroupScore]
     metrics: dict[str, float]
-    rows: list[dict[str, float]]
+    rows: list[dict[str, Any]]
 
     @property
     def advantages(self) -> list[list[float]]:
@@ -106,7 +124,8 @@ class ScoredBatch:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ScoredBatch:
-        return cls([GroupScore(**s) for s in data["scores"]], data["metrics"], data["rows"])
+        return cls([GroupScore.from_json(s) for s in data["scores"]], data["metrics"],
+                   data["rows"])
 
 
 def score_batch(groups: Sequence[Sequence[Completion]], golds: Sequence[str],

@@ -306,13 +306,16 @@ def _start_ray(options: SweepOptions, configs: Sequence[ExperimentConfig],
     """Start a local Ray, or join a cluster and refuse what its nodes could not share."""
     import ray
 
+    from seedgrpo.config.plugins import ray_runtime_env
+
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # eval metrics come every eval.every_steps steps, not in every result: ASHA and Optuna
     # read the results that have them (Tune's strict check would fail the others)
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if options.address:
-        ray.init(address=options.address, log_to_driver=options.verbose > 0)
+        ray.init(address=options.address, log_to_driver=options.verbose > 0,
+                 runtime_env=ray_runtime_env())  # the experiment's plug-ins, on every worker
         try:
             view = inspect_cluster()
             print(f"Ray cluster at {options.address}: {view.describe()}", flush=True)
@@ -344,7 +347,8 @@ def _start_ray(options: SweepOptions, configs: Sequence[ExperimentConfig],
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(address="local", num_cpus=options.num_cpus or os.cpu_count() or 1,
              include_dashboard=False, log_to_driver=options.verbose > 0,
-             logging_level=logging.INFO if options.verbose else logging.WARNING)
+             logging_level=logging.INFO if options.verbose else logging.WARNING,
+             runtime_env=ray_runtime_env())  # the experiment's plug-ins, on every worker
     try:
         check_capacity(configs, ray.cluster_resources(), local=True)
     except SweepError:
