@@ -147,3 +147,24 @@ def test_nan_on_a_response_token_is_refused() -> None:
     with pytest.raises(ValueError, match="ref_logprobs contains NaN"):
         policy_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.ones(1), torch.ones(1, 2),
                     aggregation="token_mean", ref_logprobs=ref)
+
+
+@pytest.mark.parametrize("aggregation", ["dr_grpo", "token_mean", "seq_mean_token_mean"])
+def test_a_masked_response_with_its_normaliser_removed_is_no_response(aggregation) -> None:
+    """train.overlong_filter: a truncated response's tokens leave the mask and the counts; the
+    loss and its gradient are those of the batch without it."""
+    torch.manual_seed(0)
+    logp = torch.randn(3, 4, requires_grad=True)
+    old, adv = torch.randn(3, 4), torch.tensor([1.0, -2.0, 0.5])
+    mask = torch.tensor([[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 0.0]])
+    kwargs = dict(aggregation=aggregation, max_response_len=4)
+    filtered = mask.clone()
+    filtered[1] = 0.0  # response 1 was truncated
+    loss, _ = policy_loss(logp, old, adv, filtered, num_tokens=5.0, num_responses=2.0,
+                          **kwargs)
+    (grad,) = torch.autograd.grad(loss, logp)
+    keep = [0, 2]
+    want, _ = policy_loss(logp[keep], old[keep], adv[keep], mask[keep], **kwargs)
+    (want_grad,) = torch.autograd.grad(want, logp)
+    assert float(loss.detach()) == pytest.approx(float(want.detach()), abs=1e-7)
+    assert torch.allclose(grad, want_grad) and (grad[1] == 0).all()

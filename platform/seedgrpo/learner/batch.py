@@ -12,6 +12,9 @@ are most of a step. Two things keep them near the machine's roof:
 - **The output head runs only where a response token is predicted**, in chunks of at most
   ``chunk_tokens`` rows, so no (B, L, V) tensor ever exists (V = 49,152 for SmolLM2, 152k for
   Qwen); a prompt position's logits would be computed and thrown away.
+- **The policy's token entropy comes from the same logits** (``with_entropy``): each chunk's
+  full distribution is already there for the log-softmax, so the entropy most entropy-RL papers
+  track costs no forward pass of its own; it is detached (a diagnostic, never a loss term).
 
 Layout: U distinct prompts, right-padded to P; B responses, right-padded to R. Every per-token
 tensor the loss reads is response-aligned, (B, R): column j is response token j.
@@ -26,8 +29,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.checkpoint import checkpoint
 
-__all__ = ["TrainSample", "TrainBatch", "collate", "token_logprobs", "response_embeddings",
-           "LOGPROB_CHUNK_TOKENS"]
+__all__ = ["TrainSample", "TrainBatch", "collate", "loss_counts", "token_logprobs",
+           "response_embeddings", "LOGPROB_CHUNK_TOKENS"]
 
 # Rows of the output head computed at once: bounds the logits to chunk x V floats (400 MB at
 # V = 49k, 1.2 GB at V = 152k). A batch with more response tokens recomputes each chunk in the
@@ -37,12 +40,17 @@ LOGPROB_CHUNK_TOKENS = 2048
 
 @dataclass(frozen=True)
 class TrainSample:
-    """One response to learn from: its ids, advantage and rollout (behaviour) log-probs."""
+    """One response to learn from: its ids, advantage and rollout (behaviour) log-probs.
+
+    ``truncated``: generation stopped at ``rollout.max_new_tokens``, not at EOS (what
+    ``train.overlong_filter`` drops from the loss).
+    """
 
     prompt_ids: list[int]
     response_ids: list[int]
     advantage: float
     rollout_logprobs: list[float]
+    truncated: bool = False
 
 
 @dataclass
@@ -54,6 +62,7 @@ class TrainBatch:
     response_mask: torch.Tensor  # (B, R) float, 1 on real response tokens (EOS included)
     advantages: torch.Tensor  # (B,)
     rollout_logprobs: torch.Tensor  # (B, R), 0 outside the response
+    truncated: torch.Tensor  # (B,) bool: cut off at the length limit
 
     def __len__(self) -> int:
         return self.response_ids.shape[0]
@@ -67,7 +76,7 @@ class TrainBatch:
         """The batch on ``device`` (the learner's: CPU here, a GPU on a cluster)."""
         return TrainBatch(*(t.to(device) for t in (
             self.prompt_ids, self.prompt_mask, self.prompt_index, self.response_ids,
-            self.response_mask, self.advantages, self.rollout_logprobs)))
+            self.response_mask, self.advantages, self.rollout_logprobs, self.truncated)))
 
 
 def _right_padded(rows: list[list[float]], pad: float, dtype: torch.dtype
@@ -98,8 +107,24 @@ def collate(samples: list[TrainSample], pad_id: int) -> TrainBatch:
                                                 torch.long)
     rollout, _ = _right_padded([s.rollout_logprobs for s in samples], 0.0, torch.float32)
     advantages = torch.tensor([s.advantage for s in samples], dtype=torch.float32)
+    truncated = torch.tensor([s.truncated for s in samples], dtype=torch.bool)
     return TrainBatch(prompt_ids, prompt_mask.long(), torch.tensor(index), response_ids,
-                      response_mask, advantages, rollout)
+                      response_mask, advantages, rollout, truncated)
+
+
+def loss_counts(samples: list[TrainSample], *, overlong_filter: bool) -> tuple[int, int]:
+    """The loss's normalisers over ``samples`` (one whole optimizer step, every rank's share):
+    response tokens and responses, less the truncated ones under ``overlong_filter`` (they
+    leave the loss and its normalisation alike). At least 1 each, so a mini-batch whose every
+    response was filtered contributes a loss of 0, not 0 / 0.
+
+    >>> rows = [TrainSample([1], [2, 3], 1.0, [0.0, 0.0]),
+    ...         TrainSample([1], [4, 5, 6], 1.0, [0.0] * 3, truncated=True)]
+    >>> loss_counts(rows, overlong_filter=False), loss_counts(rows, overlong_filter=True)
+    ((5, 2), (2, 1))
+    """
+    kept = [s for s in samples if not (overlong_filter and s.truncated)]
+    return max(1, sum(len(s.response_ids) for s in kept)), max(1, len(kept))
 
 
 # -- hidden states that predict each response token ------------------------------------------
@@ -155,35 +180,61 @@ def _joined_states(decoder: torch.nn.Module, batch: TrainBatch) -> torch.Tensor:
 
 
 def _chunk_logprobs(head: torch.nn.Module, rows: torch.Tensor, targets: torch.Tensor,
-                    temperature: float) -> torch.Tensor:
-    """log softmax(head(rows) / temperature)[target] for each row: (N, D) -> (N,), in fp32."""
+                    temperature: float, with_entropy: bool = False
+                    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """log softmax(head(rows) / temperature)[target] for each row: (N, D) -> (N,), in fp32;
+    with ``with_entropy`` also each row's entropy -sum p log p of that distribution (N,),
+    detached."""
     logits = head(rows).float()
     if temperature != 1.0:
         logits = logits / temperature
-    return logits.gather(-1, targets[:, None])[:, 0] - torch.logsumexp(logits, dim=-1)
+    norm = torch.logsumexp(logits, dim=-1)
+    logp = logits.gather(-1, targets[:, None])[:, 0] - norm
+    if not with_entropy:
+        return logp
+    with torch.no_grad():  # H = logsumexp(z) - sum softmax(z) z: one (N, V) temporary
+        entropy = norm - (torch.softmax(logits, dim=-1) * logits).sum(-1)
+    return logp, entropy
+
+
+def _scatter(mask: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+    return torch.zeros(mask.shape, dtype=torch.float32, device=flat.device).masked_scatter(
+        mask, flat)
 
 
 def token_logprobs(model: torch.nn.Module, batch: TrainBatch, *, temperature: float = 1.0,
-                   share_prompts: bool = True, chunk_tokens: int = LOGPROB_CHUNK_TOKENS
-                   ) -> torch.Tensor:
+                   share_prompts: bool = True, chunk_tokens: int = LOGPROB_CHUNK_TOKENS,
+                   with_entropy: bool = False
+                   ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """(B, R) log-probs of each response token under ``model`` at ``temperature``; 0 on
     padding (the loss masks it). ``model`` is a transformers causal LM (under DeepSpeed: the
-    engine's ``module``)."""
+    engine's ``module``).
+
+    ``with_entropy``: also (B, R) the entropy of the policy's next-token distribution (at
+    ``temperature``, the distribution that was sampled) at each response position, fp32,
+    detached, 0 on padding; from the head's logits the log-probs already need.
+    """
     decoder = model.get_decoder()
     states = (_shared_prompt_states if share_prompts else _joined_states)(decoder, batch)
     mask = batch.response_mask.bool()
     rows, targets = states[mask], batch.response_ids[mask]  # (N, D), (N,)
     head = model.get_output_embeddings()
     recompute = torch.is_grad_enabled() and rows.shape[0] > chunk_tokens
-    pieces = []
+    pieces, entropies = [], []
     for start in range(0, rows.shape[0], chunk_tokens):
         chunk = (head, rows[start:start + chunk_tokens], targets[start:start + chunk_tokens],
-                 temperature)
-        pieces.append(checkpoint(_chunk_logprobs, *chunk, use_reentrant=False) if recompute
-                      else _chunk_logprobs(*chunk))
-    flat = torch.cat(pieces) if pieces else states.new_zeros(0, dtype=torch.float32)
-    return torch.zeros(mask.shape, dtype=torch.float32, device=flat.device).masked_scatter(
-        mask, flat)
+                 temperature, with_entropy)
+        out = (checkpoint(_chunk_logprobs, *chunk, use_reentrant=False) if recompute
+               else _chunk_logprobs(*chunk))
+        if with_entropy:
+            out, entropy = out
+            entropies.append(entropy.detach())
+        pieces.append(out)
+    empty = states.new_zeros(0, dtype=torch.float32)
+    logp = _scatter(mask, torch.cat(pieces) if pieces else empty)
+    if not with_entropy:
+        return logp
+    return logp, _scatter(mask, torch.cat(entropies) if entropies else empty)
 
 
 def response_embeddings(model: torch.nn.Module, batch: TrainBatch) -> torch.Tensor:

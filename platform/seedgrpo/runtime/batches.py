@@ -8,7 +8,9 @@ cut and reassembled are tested without Ray:
 - the engines get contiguous shards of the prompts (``split_shards``), and every reader joins
   them back in prompt order (``join_shards``);
 - each learner rank takes its contiguous equal share of the P x G responses (``rank_share``),
-  the same split whatever the number of engines.
+  the same split whatever the number of engines; with ``train.mini_batch_size`` M, its share
+  of each optimizer step's M responses (``rank_mini_batches``), so every optimizer step sees
+  the same responses whatever the rank count.
 
 A batch that was generated ahead of learning (``rollout.max_staleness`` 1) and is still
 pending when the trial checkpoints is written beside the checkpoint (``write_pending`` /
@@ -28,7 +30,7 @@ from seedgrpo.learner.batch import TrainSample
 from seedgrpo.rollout.types import Completion
 
 __all__ = ["TrainPrompt", "StepBatch", "split_shards", "join_shards", "train_samples",
-           "rank_share", "write_pending", "read_pending", "pending_path"]
+           "rank_share", "rank_mini_batches", "write_pending", "read_pending", "pending_path"]
 
 T = TypeVar("T")
 
@@ -94,7 +96,7 @@ def join_shards(shards: Sequence[Sequence[T]]) -> list[T]:
 def train_samples(prompt_ids: Sequence[Sequence[int]], groups: Sequence[Sequence[Completion]],
                   advantages: Sequence[Sequence[float]] | None) -> list[TrainSample]:
     """Every response of the step in prompt order, with its advantage (0 when ``None``: an
-    embedding pass needs no advantages)."""
+    embedding pass needs no advantages) and whether it was cut off at the length limit."""
     if len(prompt_ids) != len(groups) or (advantages is not None
                                           and len(advantages) != len(groups)):
         raise ValueError(f"{len(prompt_ids)} prompts, {len(groups)} groups and "
@@ -105,7 +107,7 @@ def train_samples(prompt_ids: Sequence[Sequence[int]], groups: Sequence[Sequence
         advs = [0.0] * len(group) if advantages is None else advantages[i]
         if len(advs) != len(group):
             raise ValueError(f"prompt {i}: {len(group)} completions but {len(advs)} advantages")
-        samples += [TrainSample(list(prompt), c.token_ids, a, c.logprobs)
+        samples += [TrainSample(list(prompt), c.token_ids, a, c.logprobs, c.truncated)
                     for c, a in zip(group, advs, strict=True)]
     return samples
 
@@ -121,6 +123,26 @@ def rank_share(samples: Sequence[T], rank: int, world_size: int) -> list[T]:
                          "learner ranks")
     per_rank = len(samples) // world_size
     return list(samples[rank * per_rank:(rank + 1) * per_rank])
+
+
+def rank_mini_batches(samples: Sequence[T], rank: int, world_size: int,
+                      mini_batch_size: int | None) -> list[list[T]]:
+    """Rank ``rank``'s share of each optimizer step: global mini-batch m is responses
+    [m M, (m + 1) M) in prompt order, and the rank takes its contiguous equal share of each.
+
+    ``mini_batch_size`` None = one mini-batch of every response, i.e. ``[rank_share(...)]``.
+
+    >>> rank_mini_batches(list(range(8)), 1, 2, 4)  # mini-batches [0..3] and [4..7]
+    [[2, 3], [6, 7]]
+    >>> rank_mini_batches(list(range(8)), 1, 2, None)
+    [[4, 5, 6, 7]]
+    """
+    size = len(samples) if mini_batch_size is None else mini_batch_size
+    if size < 1 or len(samples) % size:
+        raise ValueError(f"{len(samples)} responses do not split into mini-batches of "
+                         f"{mini_batch_size} (train.mini_batch_size must divide P x G)")
+    return [rank_share(samples[start:start + size], rank, world_size)
+            for start in range(0, len(samples), size)]
 
 
 # -- a prefetched batch across a checkpoint ----------------------------------------------------
