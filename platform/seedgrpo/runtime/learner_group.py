@@ -48,6 +48,13 @@ class LearnerGroup(ActorGroup):
         """GCPO: each rank's references to its share's embedding rows (not awaited)."""
         return self.call("embed", batch.prompt_ids, batch.shards)
 
+    def gradient_probe(self, batch: StepBatch, *, seed: int, directions: int) -> list[Any]:
+        """The gradient-variance probe of ``batch`` on every rank (not awaited): submitted
+        before the step's ``train``, it runs on pi_old (an actor runs its calls in order).
+        Each reference gives ``{"projections": rows of the rank's share, "seconds": ...}``."""
+        return self.call("gradient_probe", batch.prompt_ids, batch.shards, batch.scored, seed,
+                         directions)
+
     def version(self) -> int:
         """Optimizer steps the ranks have taken (they agree)."""
         return self.wait([self.rank0.version.remote()], "reading the learner version")[0]

@@ -29,6 +29,12 @@ class Scorer(ActorGroup):
         golds = [p.gold for p in batch.prompts]
         batch.scored = self.actor.score.remote(golds, batch.shards, embeddings)
 
+    def gcpo_uncertainties(self, batch: StepBatch, embeddings: list[Any] | None) -> Any:
+        """A reference to GCPO's U of every group of ``batch`` (the gradient-variance
+        diagnostic of a run that is not GCPO): from the learners' embedding references, or
+        from the sentence encoder when ``embeddings`` is None."""
+        return self.actor.gcpo_uncertainties.remote(batch.shards, batch.scored, embeddings)
+
     def grade(self, rule: str, problems: list[Any], texts: list[list[str]],
               step: int | None = None) -> Any:
         return self.wait([self.actor.grade.remote(rule, problems, texts)], "evaluating",
