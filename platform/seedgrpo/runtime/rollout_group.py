@@ -3,18 +3,35 @@
 ``generate`` submits and returns at once (``StepBatch`` holds the references), so the trial
 can generate the next step's batch while the learners learn; Ray runs each actor's calls in
 submission order, so a generation submitted after a weight load sees the loaded weights.
+
+With ``train.dynamic_sampling`` a step is drawn in rounds; ``select`` turns the rounds into the
+one batch the learners read, in a zero-CPU Ray task that reads the completions and scores from
+the object store (they never pass through the trial driver).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
+
+import ray
 
 from seedgrpo.rollout.types import Completion, SamplingSettings
 from seedgrpo.runtime.actor_group import ActorGroup
 from seedgrpo.runtime.batches import StepBatch, TrainPrompt, join_shards, split_shards
+from seedgrpo.runtime.dynamic_sampling import Selection, assemble, merge_meta
 
 __all__ = ["RolloutGroup"]
+
+
+@ray.remote(num_cpus=0, num_returns=2)
+def _assemble(selection: Selection, round_shards: list[list[Any]], round_scored: list[Any]
+              ) -> tuple[list[list[Completion]], Any]:
+    """``dynamic_sampling.assemble`` where the rounds' objects are (zero CPUs: it must never
+    wait for the trial's own reserved cores)."""
+    groups = [join_shards(ray.get(shards)) for shards in round_shards]
+    return assemble(selection, groups, ray.get(round_scored))
 
 
 class RolloutGroup(ActorGroup):
@@ -34,6 +51,18 @@ class RolloutGroup(ActorGroup):
         """Submit one step's generation; the batch's references resolve when it is done."""
         shards, meta = self._submit([p.prompt_ids for p in prompts], settings)
         return StepBatch(step, prompts, shards, meta, submitted_at=time.monotonic())
+
+    @staticmethod
+    def select(rounds: Sequence[StepBatch], selection: Selection,
+               metas: Sequence[Sequence[dict[str, Any]]]) -> StepBatch:
+        """The batch the step learns from, out of its scored ``rounds`` (``metas``: each
+        round's generation records, already read): the picked prompts, one shard of their
+        groups and their ``ScoredBatch`` (references; not awaited)."""
+        groups, scored = _assemble.remote(selection, [list(b.shards) for b in rounds],
+                                          [b.scored for b in rounds])
+        prompts = [rounds[r].prompts[i] for r, i in selection.picks]
+        return StepBatch(rounds[0].step, prompts, [groups], [ray.put(merge_meta(metas))],
+                         scored=scored, submitted_at=rounds[0].submitted_at)
 
     def generate_now(self, prompt_ids: list[list[int]], settings: SamplingSettings,
                      what: str, step: int | None = None) -> list[list[Completion]]:
