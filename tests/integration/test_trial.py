@@ -60,6 +60,8 @@ def test_three_steps_hf_zero2(ray_local, model_cache: Path, tmp_path: Path,
     groups = read_group_rows(tmp_path / "train" / "groups.jsonl")
     assert [r["step"] for r in groups] == [1, 1, 2, 2, 3, 3]
     assert all(0.0 <= r["se"] <= 1.3863 and 0.0 <= r["factor"] <= 1.0 for r in groups)
+    assert all(r["uncertainty"] == r["se"] and sum(r["cluster_sizes"]) == len(r["rewards"])
+               and isinstance(r["prompt_id"], str) for r in groups)
     assert set(rows[0]) >= {"problem", "completion", "answer", "gold", "correct", "step"}
     assert 0.0 <= reports[1][1]["train/se_mean"] <= 1.3863  # ln 4
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step_000003"
@@ -181,8 +183,9 @@ def test_unsupported_settings_fail_before_any_actor(model_cache: Path, tmp_path:
     with pytest.raises(BenchmarkNotFound, match="benchmark 'aime24'.*aime24.jsonl does not"):
         TrialRunner(cfg, tmp_path).run()  # no Ray: it fails while preparing the data
     cfg = ExperimentConfig.model_validate(tiny_config("x", algorithm={
-        "uncertainty": "gcpo", "gcpo": {"embedding": "encoder"}}))
-    with pytest.raises(TrialError, match="needs a sentence encoder"):
+        "uncertainty": "gcpo", "gcpo": {"embedding": "encoder",
+                                        "encoder": str(tmp_path / "absent")}}))
+    with pytest.raises(TrialError, match="gcpo.encoder .*absent' is not a directory"):
         TrialRunner(cfg, tmp_path)
 
 
@@ -201,7 +204,9 @@ def test_gcpo_trial_zero3(ray_local, model_cache: Path, tmp_path: Path) -> None:
     assert [s for s, _ in reports] == [1, 2]
     for _, m in reports:
         assert set(REQUIRED) <= set(m)
-        assert 0.0 <= m["train/se_mean"] <= 1.0 and 0.0 <= m["train/factor_mean"] <= 1.0
+        assert 0.0 <= m["train/uncertainty_mean"] <= 1.0  # GCPO's U
+        assert 0.0 <= m["train/se_mean"] <= 1.3863  # SE is logged for GCPO runs too (ln 4)
+        assert 0.0 <= m["train/factor_mean"] <= 1.0
 
 
 def _trial(cache: Path, out: Path, *, actors=None, report=None, **rollout) -> TrialRunner:

@@ -1,16 +1,35 @@
 """One DeepSpeed ZeRO learner rank: the policy, its optimizer, and the PPO-clip update.
 
 Runs inside a Ray actor (``seedgrpo.runtime.actors.LearnerActor``); every rank of a trial joins
-one process group (gloo on CPU, nccl on GPU). Each optimizer step sees this rank's equal share of
-the P x G responses, cut into micro-batches whose gradients accumulate locally and are reduced
-across ranks once, at the step (``coalesce_grad_reduction``): ZeRO-2 would otherwise
-reduce-scatter the whole gradient after every micro-batch, which on gloo costs more than the
-micro-batch itself.
+one process group (gloo on CPU, nccl on GPU).
 
-Gradient scale: the library's loss is normalised by the *global* token/response counts, so the
-sum of all ranks' micro-batch losses is the loss of the whole batch. DeepSpeed averages over
-ranks; multiplying by world_size undoes it, so the update is the gradient of the global loss
-whatever the split (DeepSpeed's own accumulation count is 1: one ``step()`` per update).
+Mini-batches: a step's P x G responses make ``train.mini_batch_size`` M-response optimizer
+steps (Oat, the code base SEED-GRPO builds on, takes 8 clipped steps per rollout of 128 x 8);
+unset, M = P x G and the step is one optimizer step, as before mini-batches existed. Global
+mini-batch m is responses [m M, (m + 1) M) in prompt order, and each rank takes its contiguous
+equal share of it (``runtime.batches.rank_mini_batches``), so an optimizer step sees the same
+responses whatever the rank count. ``ppo_epochs`` passes run over every mini-batch.
+
+pi_old is the policy that generated the batch, the same for every mini-batch: the rollout
+engines' log-probs when they lag the learner (a stale batch); otherwise the learner's own,
+computed before the first update. Mini-batch 0 reuses its first forward pass for it (the
+optimizer steps only after all its micro-batches); the later ones get one no-grad pass before
+any step. Without that pass their ratio would be 1 at their own first epoch and the clip would
+never act, which is how one-step-per-rollout GRPO trains.
+
+Each optimizer step sees this rank's share of one mini-batch, cut into micro-batches whose
+gradients accumulate locally and are reduced across ranks once, at the step
+(``coalesce_grad_reduction``): ZeRO-2 would otherwise reduce-scatter the whole gradient after
+every micro-batch, which on gloo costs more than the micro-batch itself.
+
+Gradient scale: the library's loss is normalised by the mini-batch's *global* token/response
+counts (computed from every rank's responses by the caller), so the sum of all ranks'
+micro-batch losses is the loss of the whole mini-batch. DeepSpeed averages over ranks;
+multiplying by world_size undoes it, so each update is the gradient of the global mini-batch
+loss whatever the split (DeepSpeed's own accumulation count is 1: one ``step()`` per update).
+
+``train.overlong_filter``: a response cut off at the length limit is masked out of the loss;
+the caller leaves it out of the normalisers too (``learner.batch.loss_counts``).
 
 A rank can be reset for the next trial of a sweep (``reset``): the process, its process group
 and its imports stay; the DeepSpeed engine is built again from the base model, so weights,
@@ -31,7 +50,13 @@ import torch
 
 from seedgrpo.algorithms.losses import policy_loss
 from seedgrpo.config.schema import ExperimentConfig
-from seedgrpo.learner.batch import TrainSample, collate, response_embeddings, token_logprobs
+from seedgrpo.learner.batch import (
+    TrainBatch,
+    TrainSample,
+    collate,
+    response_embeddings,
+    token_logprobs,
+)
 from seedgrpo.models import load_causal_lm, load_tokenizer
 from seedgrpo.runtime.checkpoint import check_checkpoint_owner
 
@@ -57,7 +82,8 @@ def lr_factor(step: int, *, total: int, warmup: int, schedule: str) -> float:
 
 
 def deepspeed_config(cfg: ExperimentConfig, *, backend: str = "gloo") -> dict[str, Any]:
-    """The DeepSpeed config of a trial (ZeRO stage, AdamW, clipping, precision).
+    """The DeepSpeed config of a trial (ZeRO stage, AdamW and its betas/eps, clipping,
+    precision).
 
     DeepSpeed's accumulation count is 1: the rank accumulates its micro-batches itself and
     calls ``step()`` once per update (see the module docstring). On gloo, ZeRO's gradient
@@ -71,13 +97,14 @@ def deepspeed_config(cfg: ExperimentConfig, *, backend: str = "gloo") -> dict[st
         "zero_optimization": {"stage": cfg.learner.zero_stage,
                               "reduce_scatter": backend != "gloo"},
         # torch_adam: no JIT-built fused kernels (a cold build takes minutes on CPU)
-        "optimizer": {"type": "AdamW", "params": {"lr": cfg.train.lr, "torch_adam": True,
-                                                  "weight_decay": cfg.train.weight_decay}},
+        "optimizer": {"type": "AdamW", "params": {
+            "lr": cfg.train.lr, "torch_adam": True, "weight_decay": cfg.train.weight_decay,
+            "betas": list(cfg.train.adam_betas), "eps": cfg.train.adam_eps}},
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
     }
-    if cfg.train.grad_clip is not None:
-        ds["gradient_clipping"] = cfg.train.grad_clip
+    # 0 = no clipping; left out, DeepSpeed clips at its default (1.0), so 'unset' must be said
+    ds["gradient_clipping"] = 0.0 if cfg.train.grad_clip is None else cfg.train.grad_clip
     if cfg.model.dtype == "bfloat16":
         ds["bf16"] = {"enabled": True}
     elif cfg.model.dtype == "float16":
@@ -142,15 +169,18 @@ class LearnerRank:
             torch.set_num_threads(num_threads or max(1, (os.cpu_count() or 1)
                                                      // self.world_size))
         torch.manual_seed(cfg.train.seed)  # the RNG a cold start would have
-        local = cfg.train.prompts_per_step * cfg.algorithm.group_size // self.world_size
-        self.accumulation_steps = math.ceil(local / cfg.train.micro_batch_size)
+        responses = cfg.train.prompts_per_step * cfg.algorithm.group_size
+        mini = cfg.train.mini_batch_size or responses
+        self.mini_batches = responses // mini  # optimizer steps per PPO epoch
+        # micro-batches per optimizer step on this rank
+        self.accumulation_steps = math.ceil(mini // self.world_size / cfg.train.micro_batch_size)
         self.steps_done = 0
         # transformers runs gradient checkpointing without a key-value cache, which sharing a
         # prompt between its responses needs: then whole sequences run instead
         self.share_prompts = not cfg.model.gradient_checkpointing
         model = load_causal_lm(self.model_dir, dtype=cfg.model.dtype,
                                gradient_checkpointing=cfg.model.gradient_checkpointing)
-        total = cfg.train.steps * cfg.train.ppo_epochs
+        total = cfg.train.steps * cfg.train.ppo_epochs * self.mini_batches  # optimizer steps
 
         def schedule(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
             return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(
@@ -183,67 +213,108 @@ class LearnerRank:
         size = self.cfg.train.micro_batch_size
         return [samples[i : i + size] for i in range(0, len(samples), size)]
 
-    def train_step(self, samples: list[TrainSample], *, num_tokens: int, num_responses: int,
-                   behaviour_logprobs: bool = False) -> dict[str, float]:
-        """One optimizer step per PPO epoch over this rank's share; returns summed stats.
+    def _loss_mask(self, batch: TrainBatch) -> torch.Tensor:
+        """The tokens the loss reads: the responses', less truncated responses' under
+        ``train.overlong_filter``."""
+        if not self.cfg.train.overlong_filter:
+            return batch.response_mask
+        return batch.response_mask * (~batch.truncated)[:, None].to(batch.response_mask.dtype)
 
-        ``behaviour_logprobs``: the batch came from weights older than the learner's (a stale
-        batch), so pi_old is the rollout's own log-probs. Otherwise pi_old is the policy before
-        this step's first update: the first epoch's own forward pass, kept (the optimizer steps
-        only after every micro-batch of an epoch), so no pass is spent on it alone.
+    def train_step(self, mini_batches: list[list[TrainSample]], *, num_tokens: list[float],
+                   num_responses: list[float], behaviour_logprobs: bool = False
+                   ) -> dict[str, float]:
+        """``ppo_epochs`` passes over the step's mini-batches, one optimizer step each; returns
+        this rank's summed stats.
+
+        ``mini_batches``: this rank's share of each global mini-batch (in order);
+        ``num_tokens`` / ``num_responses``: each global mini-batch's loss normalisers (every
+        rank's responses, ``learner.batch.loss_counts``). ``behaviour_logprobs``: the batch came
+        from weights older than the learner's (a stale batch), so pi_old is the rollout's own
+        log-probs; otherwise the learner's before this step's first update (module docstring).
         """
         algo, temperature = self.cfg.algorithm, self.cfg.rollout.temperature
-        micro = self._micro_batches(samples)
-        if len(micro) != self.accumulation_steps:
-            raise ValueError(f"rank {self.rank} got {len(samples)} responses for "
-                             f"{self.accumulation_steps} micro-batches; the split changed")
-        batches = [collate(m, self.pad_id).to(self.engine.device) for m in micro]
+        if not len(mini_batches) == len(num_tokens) == len(num_responses) == self.mini_batches:
+            raise ValueError(f"rank {self.rank} got {len(mini_batches)} mini-batches, "
+                             f"{len(num_tokens)} token counts and {len(num_responses)} response "
+                             f"counts for {self.mini_batches} mini-batches; the split changed")
+        batches: list[list[TrainBatch]] = []
+        for share in mini_batches:
+            micro = self._micro_batches(share)
+            if len(micro) != self.accumulation_steps:
+                raise ValueError(f"rank {self.rank} got {len(share)} responses for "
+                                 f"{self.accumulation_steps} micro-batches; the split changed")
+            batches.append([collate(m, self.pad_id).to(self.engine.device) for m in micro])
+        masks = [[self._loss_mask(b) for b in micro] for micro in batches]
         totals = {"loss": 0.0, "pg_loss": 0.0, "clip_frac": 0.0, "kl": 0.0,
-                  "rollout_logprob_diff": 0.0}
-        old: list[torch.Tensor | None] = [None] * len(batches)
+                  "rollout_logprob_diff": 0.0, "entropy": 0.0, "token_updates": 0.0}
         epochs = self.cfg.train.ppo_epochs
+        optimizer_steps = epochs * len(batches)
+        old: list[list[torch.Tensor | None]] = [[None] * len(micro) for micro in batches]
+
+        def first_look(batch: TrainBatch, logp: torch.Tensor, entropy: torch.Tensor) -> None:
+            """The learner before this step (or at its first pass over a stale batch) vs the
+            engine, and the policy's token entropy: over every response token, once."""
+            diff = (logp.detach() - batch.rollout_logprobs).abs() * batch.response_mask
+            totals["rollout_logprob_diff"] += float(diff.sum())
+            totals["entropy"] += float((entropy * batch.response_mask).sum())
+
         self.engine.train()
+        if not behaviour_logprobs:  # pi_old of mini-batches 1.. before the first step
+            with torch.no_grad():
+                for m in range(1, len(batches)):
+                    for i, batch in enumerate(batches[m]):
+                        logp, entropy = token_logprobs(
+                            self.policy, batch, temperature=temperature,
+                            share_prompts=self.share_prompts, with_entropy=True)
+                        old[m][i] = logp
+                        first_look(batch, logp, entropy)
         for epoch in range(epochs):
-            with self.engine.coalesce_grad_reduction():  # one reduction per optimizer step
-                for i, batch in enumerate(batches):
-                    logp = token_logprobs(self.policy, batch, temperature=temperature,
-                                          share_prompts=self.share_prompts)
-                    if behaviour_logprobs:  # engines lag the learner: the behaviour policy
-                        old_lp = batch.rollout_logprobs
-                    else:
-                        if old[i] is None:  # epoch 0: pi_old = the policy before any update
-                            old[i] = logp.detach()
-                        old_lp = old[i]
-                    ref = None
-                    if self.reference is not None:
-                        with torch.no_grad():
-                            ref = token_logprobs(self.reference, batch, temperature=temperature,
-                                                 share_prompts=self.share_prompts)
-                    loss, stats = policy_loss(
-                        logp, old_lp, batch.advantages, batch.response_mask,
-                        clip_eps_low=algo.clip_eps, clip_eps_high=algo.clip_eps_high,
-                        aggregation=algo.loss_aggregation,
-                        max_response_len=self.cfg.rollout.max_new_tokens, ref_logprobs=ref,
-                        kl_coef=algo.kl_coef, num_tokens=num_tokens,
-                        num_responses=num_responses,
-                    )
-                    self.engine.backward(loss * self.world_size)
-                    weight = float(batch.response_mask.sum())
-                    totals["loss"] += loss.item() / epochs
-                    totals["pg_loss"] += stats["pg_loss"]
-                    totals["clip_frac"] += stats["clip_frac"] * weight
-                    totals["kl"] += stats["kl"] * weight
-                    if epoch == 0:  # the learner before this step vs the engine
-                        diff = (logp.detach() - batch.rollout_logprobs).abs() * \
-                            batch.response_mask
-                        totals["rollout_logprob_diff"] += float(diff.sum())
-            self.engine.step()
+            for m, micro in enumerate(batches):
+                with self.engine.coalesce_grad_reduction():  # one reduction per optimizer step
+                    for i, batch in enumerate(micro):
+                        look = epoch == 0 and old[m][i] is None
+                        logp = token_logprobs(self.policy, batch, temperature=temperature,
+                                              share_prompts=self.share_prompts,
+                                              with_entropy=look)
+                        if look:
+                            logp, entropy = logp
+                            first_look(batch, logp, entropy)
+                        if behaviour_logprobs:  # engines lag the learner: the behaviour policy
+                            old_lp = batch.rollout_logprobs
+                        else:
+                            if old[m][i] is None:  # mini-batch 0, epoch 0: before any update
+                                old[m][i] = logp.detach()
+                            old_lp = old[m][i]
+                        ref = None
+                        if self.reference is not None:
+                            with torch.no_grad():
+                                ref = token_logprobs(self.reference, batch,
+                                                     temperature=temperature,
+                                                     share_prompts=self.share_prompts)
+                        mask = masks[m][i]
+                        loss, stats = policy_loss(
+                            logp, old_lp, batch.advantages, mask,
+                            clip_eps_low=algo.clip_eps, clip_eps_high=algo.clip_eps_high,
+                            aggregation=algo.loss_aggregation,
+                            max_response_len=self.cfg.rollout.max_new_tokens, ref_logprobs=ref,
+                            kl_coef=algo.kl_coef, num_tokens=num_tokens[m],
+                            num_responses=num_responses[m],
+                        )
+                        self.engine.backward(loss * self.world_size)
+                        weight = float(mask.sum())
+                        totals["loss"] += loss.item() / optimizer_steps
+                        totals["pg_loss"] += stats["pg_loss"] / optimizer_steps
+                        totals["clip_frac"] += stats["clip_frac"] * weight
+                        totals["kl"] += stats["kl"] * weight
+                        totals["token_updates"] += weight
+                self.engine.step()
         self.steps_done += 1
-        tokens = sum(float(b.response_mask.sum()) for b in batches)
+        tokens = sum(float(b.response_mask.sum()) for micro in batches for b in micro)
         grad_norm = self.engine.get_global_grad_norm()
-        # clip_frac and kl are summed over every epoch's tokens, rollout_logprob_diff over the
-        # first epoch's: the driver divides by token_updates and tokens
-        return {**totals, "tokens": tokens, "token_updates": tokens * epochs,
+        # clip_frac and kl are summed over every epoch's loss tokens (token_updates);
+        # rollout_logprob_diff and entropy over the response tokens, once (tokens); loss is the
+        # mean over optimizer steps of this rank's part of each mini-batch's global loss
+        return {**totals, "tokens": tokens, "optimizer_steps": float(optimizer_steps),
                 "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
                 "lr": float(self.scheduler.get_last_lr()[0])}
 
@@ -300,3 +371,25 @@ class LearnerRank:
             raise FileNotFoundError(f"no DeepSpeed checkpoint '{tag}' in {directory}")
         self.steps_done = int(client_state["step"])
         return client_state
+
+    # -- the gradient-variance diagnostic ---------------------------------------------------
+    def gradient_probe(self, samples: list[TrainSample], include: list[bool], *,
+                       directions: int, seed: int, mean_response_len: float
+                       ) -> list[list[float] | None]:
+        """Each response's policy gradient on the probe layer, projected on ``directions``
+        shared random directions (``seedgrpo.learner.gradient_probe``); None where ``include``
+        is False. ``samples`` carry the unmodulated advantages. Runs on the current weights
+        (pi_old when called before ``train_step``) and leaves the engine's gradients,
+        optimizer and weights untouched. ZeRO-1/2 only (every rank holds the full weights)."""
+        from seedgrpo.learner.gradient_probe import project_responses
+
+        if self.cfg.learner.zero_stage == 3:
+            raise RuntimeError("the gradient-variance probe needs full weights on every rank; "
+                               "ZeRO-3 partitions them (use learner.zero_stage 1 or 2)")
+        self.engine.eval()
+        return project_responses(
+            self.policy, samples, include, directions=directions, seed=seed,
+            pad_id=self.pad_id, aggregation=self.cfg.algorithm.loss_aggregation,
+            max_response_len=self.cfg.rollout.max_new_tokens,
+            mean_response_len=mean_response_len, temperature=self.cfg.rollout.temperature,
+            share_prompts=self.share_prompts)

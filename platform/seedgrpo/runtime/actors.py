@@ -25,7 +25,7 @@ import ray
 from seedgrpo.config.resources import actor_threads
 from seedgrpo.config.schema import ExperimentConfig
 from seedgrpo.rollout.types import Completion, SamplingSettings
-from seedgrpo.runtime.batches import join_shards, rank_share, train_samples
+from seedgrpo.runtime.batches import join_shards, rank_mini_batches, rank_share, train_samples
 
 __all__ = ["RolloutActor", "ScorerActor", "LearnerActor", "free_port", "peak_rss_mb"]
 
@@ -158,12 +158,12 @@ class ScorerActor:
         from seedgrpo.runtime.scoring import score_batch
 
         groups = join_shards(ray.get(shards))
-        per_group = None
-        if embeddings is not None:
-            rows = join_shards(ray.get(embeddings))
-            g = len(groups[0]) if groups else 0
-            per_group = [rows[i * g:(i + 1) * g] for i in range(len(groups))]
+        rows = join_shards(ray.get(embeddings)) if embeddings is not None else None
         start = time.monotonic()  # the scorer's own time, not its wait for the inputs
+        from seedgrpo.algorithms import uncertainty_needs_embeddings
+
+        per_group = self._group_embeddings(
+            groups, rows, gcpo=uncertainty_needs_embeddings(self.algo.uncertainty))
         scored = score_batch(groups, golds, self.algo, verifier=self.verifier,
                              embeddings=per_group)
         scored.metrics["time/score_s"] = time.monotonic() - start
@@ -171,6 +171,37 @@ class ScorerActor:
                                for k, v in self.verifier_counters().items()
                                if k in ("errors", "timeouts", "refused")})
         return scored
+
+    def _group_embeddings(self, groups: list[list[Completion]], rows: list[Any] | None, *,
+                          gcpo: bool) -> list[list[list[float]]] | None:
+        """(P, G, D) response embeddings: the learners' ``rows`` (prompt order) when given;
+        else, for GCPO with ``gcpo.embedding`` ``encoder`` / ``answer``, the sentence
+        encoder's (``runtime.encoder``); else None."""
+        if rows is not None:
+            g = len(groups[0]) if groups else 0
+            return [rows[i * g:(i + 1) * g] for i in range(len(groups))]
+        gcpo_cfg = self.algo.gcpo
+        if not gcpo or gcpo_cfg.embedding == "policy":
+            return None
+        from seedgrpo.runtime.encoder import group_embeddings, load_encoder
+
+        return group_embeddings(load_encoder(str(gcpo_cfg.encoder)), groups,
+                                gcpo_cfg.embedding)
+
+    def gcpo_uncertainties(self, shards: list[Any], scored: Any,
+                           embeddings: list[Any] | None) -> list[float]:
+        """GCPO's U of every group of a step that was not scored with it (the
+        gradient-variance diagnostic compares U with SE on every run): from the learners'
+        embedding rows when given, else from the sentence encoder; with ``algorithm.gcpo``'s
+        measure and kappa."""
+        from seedgrpo.algorithms import gcpo_uncertainty
+
+        groups = join_shards(ray.get(shards))
+        rows = join_shards(ray.get(embeddings)) if embeddings is not None else None
+        per_group = self._group_embeddings(groups, rows, gcpo=True)
+        gcpo = self.algo.gcpo
+        return [gcpo_uncertainty(e, s.rewards, measure=gcpo.measure, kappa=gcpo.kappa)
+                for e, s in zip(per_group or [], scored.scores, strict=True)]
 
     def grade(self, rule: str, problems: list[Any], texts: list[list[str]]) -> Any:
         """Benchmark grading (evaluation): verdicts and answer clusters, no advantages."""
@@ -224,16 +255,46 @@ class LearnerActor:
 
     def train(self, prompt_ids: list[list[int]], shards: list[Any], scored: Any,
               behaviour_logprobs: bool) -> dict[str, float]:
-        """One update on this rank's share of the step (``scored``: the scorer's batch)."""
-        share, tokens, responses = self._share(prompt_ids, shards, scored.advantages)
+        """One update on this rank's share of the step (``scored``: the scorer's batch): its
+        share of each mini-batch, with each mini-batch's global loss normalisers."""
+        from seedgrpo.learner.batch import loss_counts
+
+        train = self.learner.cfg.train
+        samples = train_samples(prompt_ids, join_shards(ray.get(shards)), scored.advantages)
+        size = train.mini_batch_size or len(samples)
+        counts = [loss_counts(samples[i:i + size], overlong_filter=train.overlong_filter)
+                  for i in range(0, len(samples), size)]
+        shares = rank_mini_batches(samples, self.rank, self.world_size, size)
         start = time.monotonic()
-        stats = self.learner.train_step(share, num_tokens=tokens, num_responses=responses,
+        stats = self.learner.train_step(shares, num_tokens=[t for t, _ in counts],
+                                        num_responses=[r for _, r in counts],
                                         behaviour_logprobs=behaviour_logprobs)
         return {**stats, "seconds": time.monotonic() - start}
 
     def embed(self, prompt_ids: list[list[int]], shards: list[Any]) -> list[list[float]]:
         share, _, _ = self._share(prompt_ids, shards, None)
         return self.learner.embed(share)
+
+    def gradient_probe(self, prompt_ids: list[list[int]], shards: list[Any], scored: Any,
+                       seed: int, directions: int) -> dict[str, Any]:
+        """The gradient-variance diagnostic on this rank's share of the step: each response's
+        projected policy gradient under the current weights (pi_old: the trial submits it
+        before the step's ``train``), with the group's unmodulated baseline advantage; None for
+        the responses of groups whose advantages are all zero."""
+        from seedgrpo.algorithms import group_advantages
+
+        baseline = self.learner.cfg.algorithm.baseline
+        advantages = [group_advantages(s.rewards, baseline) for s in scored.scores]
+        samples = train_samples(prompt_ids, join_shards(ray.get(shards)), advantages)
+        include = [any(a != 0.0 for a in group) for group in advantages
+                   for _ in range(len(group))]
+        mean_len = sum(len(s.response_ids) for s in samples) / max(1, len(samples))
+        start = time.monotonic()
+        rows = self.learner.gradient_probe(
+            rank_share(samples, self.rank, self.world_size),
+            rank_share(include, self.rank, self.world_size), directions=directions, seed=seed,
+            mean_response_len=max(1.0, mean_len))
+        return {"projections": rows, "seconds": time.monotonic() - start}
 
     def version(self) -> int:
         return self.learner.steps_done

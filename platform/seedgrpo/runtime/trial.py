@@ -13,6 +13,9 @@ records the version of the weights that generated it, the step logs ``train/stal
 the PPO ratio then uses the engines' own (behaviour) log-probs. A prefetched batch that is
 still pending at a checkpoint is saved beside it, so a resumed trial learns from the same
 batches as an uninterrupted one. Every remote wait has a timeout that names the phase and step.
+
+With ``train.dynamic_sampling`` the step's batch is drawn in rounds of P prompts until P groups
+carry signal (``runtime.dynamic_sampling``); only the first round is generated ahead.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 import ray
 
+from seedgrpo.algorithms import uncertainty_needs_embeddings
 from seedgrpo.config.schema import ExperimentConfig
 from seedgrpo.data import DataError, PromptSampler, build_pools, render_prompt
 from seedgrpo.evaluation import (
@@ -57,11 +61,15 @@ from seedgrpo.runtime.checkpoint import (
     write_experiment,
     write_trainer_state,
 )
+from seedgrpo.runtime.dynamic_sampling import needs_another_round, select_groups
+from seedgrpo.runtime.encoder import EncoderError, check_encoder
+from seedgrpo.runtime.gradient_variance import PendingProbe, is_diagnostic_step, submit_probe
 from seedgrpo.runtime.metrics import (
     GROUPS_FILE,
     append_group_rows,
     learner_metrics,
     truncate_group_rows,
+    with_prompt_ids,
 )
 from seedgrpo.runtime.scoring import ScoredBatch
 from seedgrpo.runtime.waiting import TrialError
@@ -74,15 +82,25 @@ logger = logging.getLogger(__name__)
 Reporter = Callable[[int, dict[str, float]], None]
 ArtifactLogger = Callable[[Path, str], None]  # (file, artifact directory)
 _SEED_STRIDE = 1_000_003  # sampling seed of step s: train.seed * stride + s
+_ROUND_STRIDE = 2**32  # dynamic sampling: round r of a step adds r * this to the step's seed
 
 
 def check_runtime_support(cfg: ExperimentConfig) -> None:
-    """Refuse, before any actor starts, what this runtime cannot run yet."""
-    gcpo = cfg.algorithm.gcpo
-    if cfg.algorithm.uncertainty == "gcpo" and gcpo.embedding != "policy":
-        raise TrialError(f"algorithm.gcpo.embedding '{gcpo.embedding}' needs a sentence "
-                         "encoder, which the runtime does not load yet; use 'policy' (the "
-                         "policy's own mean-pooled hidden states)")
+    """Refuse, before any actor starts, what this runtime cannot run: a sentence encoder
+    that is not there (``gcpo.embedding`` encoder / answer, for GCPO or for the U of the
+    gradient-variance diagnostic), and that diagnostic under ZeRO-3."""
+    gcpo, every = cfg.algorithm.gcpo, cfg.diagnostics.gradient_variance_every
+    embeds = uncertainty_needs_embeddings(cfg.algorithm.uncertainty)
+    if gcpo.embedding != "policy" and (embeds or every):
+        try:
+            check_encoder(gcpo.encoder)
+        except EncoderError as err:
+            raise TrialError(str(err)) from None
+    if every and cfg.learner.zero_stage == 3:
+        raise TrialError("diagnostics.gradient_variance_every needs learner.zero_stage 0, 1 "
+                         "or 2: the probe takes per-response gradients of the whole last "
+                         "decoder layer, which ZeRO-3 partitions across the ranks; use "
+                         "zero_stage 2 or set diagnostics.gradient_variance_every to 0")
 
 
 def resolve_engine(cfg: ExperimentConfig) -> str:
@@ -172,35 +190,80 @@ class TrialRunner:
                                  max_new_tokens=cfg.eval.max_new_tokens, shots=shots)
 
     # -- batches ------------------------------------------------------------------------------
-    def _settings(self, step: int) -> SamplingSettings:
+    def _settings(self, step: int, round_: int = 0) -> SamplingSettings:
         cfg = self.cfg
         return SamplingSettings(
             n=cfg.algorithm.group_size, max_new_tokens=cfg.rollout.max_new_tokens,
             temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
-            seed=cfg.train.seed * _SEED_STRIDE + step)
+            seed=cfg.train.seed * _SEED_STRIDE + step + round_ * _ROUND_STRIDE)
 
-    def _submit(self, step: int, *, score: bool = True) -> StepBatch:
-        """Draw step ``step``'s prompts and submit their generation (and scoring)."""
+    def _submit(self, step: int, *, score: bool = True, round_: int = 0) -> StepBatch:
+        """Draw step ``step``'s prompts and submit their generation (and scoring);
+        ``round_``: the dynamic-sampling round (0: the step's first or only draw)."""
         indices = self.sampler.next_indices(self.cfg.train.prompts_per_step)
         prompts = [self.train[i] for i in indices]
-        batch = self.actors.rollouts.generate(step, prompts, self._settings(step))
+        batch = self.actors.rollouts.generate(step, prompts, self._settings(step, round_))
         if score:
             self._score(batch)
         return batch
 
+    @property
+    def _learner_embeddings(self) -> bool:
+        """GCPO on the policy's own hidden states: the learners embed before the scorer
+        scores (with ``encoder`` / ``answer`` the scorer embeds the texts itself)."""
+        algo = self.cfg.algorithm
+        return (uncertainty_needs_embeddings(algo.uncertainty)
+                and algo.gcpo.embedding == "policy")
+
     def _score(self, batch: StepBatch) -> None:
-        embeddings = (self.actors.learners.embed(batch)
-                      if self.cfg.algorithm.uncertainty == "gcpo" else None)
+        embeddings = self.actors.learners.embed(batch) if self._learner_embeddings else None
         self.actors.scorer.score(batch, embeddings)
 
+    def _diagnose(self, batch: StepBatch) -> PendingProbe | None:
+        """The gradient-variance probe of a diagnostic step (``diagnostics.*``), submitted
+        before the step's update so that it measures pi_old; None on other steps."""
+        if not is_diagnostic_step(self.cfg, batch.step):
+            return None
+        return submit_probe(self.cfg, self.actors, batch)
+
     def _take(self, step: int) -> StepBatch:
-        """Step ``step``'s batch: the one generated ahead, or a new one."""
+        """Step ``step``'s batch: the one generated ahead, or a new one (with dynamic
+        sampling, that one is the step's first round)."""
         batch, self._next = self._next, None
         if batch is None:
-            return self._submit(step)
-        if batch.step != step:
+            batch = self._submit(step)
+        elif batch.step != step:
             raise RuntimeError(f"the batch generated ahead is for step {batch.step}, not {step}")
-        return batch
+        return self._draw_until_signal(batch) if self.cfg.train.dynamic_sampling else batch
+
+    def _draw_until_signal(self, first: StepBatch) -> StepBatch:
+        """Dynamic sampling: more rounds of P prompts after ``first`` (generated and scored
+        now) until P groups carry signal or ``train.dynamic_sampling_max_rounds`` rounds are
+        drawn, then the P groups the step learns from (``runtime.dynamic_sampling``).
+
+        Only the first round can be generated ahead (``rollout.max_staleness`` 1): whether
+        another is needed is known only from its scores, so the later rounds are generated
+        and scored here, at the start of the step, with the newest weights the engines hold,
+        while the learners wait. The pending batch a checkpoint keeps is therefore always a
+        first round, and a resumed trial draws the later rounds from the saved sampler state
+        exactly as the uninterrupted one did."""
+        cfg, step = self.cfg.train, first.step
+        rounds, rewards = [first], []
+        while True:
+            scored = self.actors.scorer.wait([rounds[-1].scored], "scoring", step)[0]
+            rewards.append([s.rewards for s in scored.scores])
+            if not needs_another_round(rewards, cfg.prompts_per_step,
+                                       cfg.dynamic_sampling_max_rounds):
+                break
+            rounds.append(self._submit(step, round_=len(rounds)))
+        selection = select_groups(rewards, cfg.prompts_per_step)
+        metas = [self.actors.rollouts.wait(b.meta, "generating", step) for b in rounds]
+        if selection.short:
+            logger.info("step %d: %d of %d groups carry signal after %d rounds (%d prompts); "
+                        "filled with all-equal groups", step,
+                        cfg.prompts_per_step - selection.short, cfg.prompts_per_step,
+                        len(rounds), selection.drawn)
+        return self.actors.rollouts.select(rounds, selection, metas)
 
     def _push_weights(self, step: int) -> None:
         """Start loading the learners' weights (version ``step``) into the engines."""
@@ -339,15 +402,18 @@ class TrialRunner:
         staleness = (step - 1) - min(m["version"] for m in meta)
         if cfg.rollout.max_staleness and step < cfg.train.steps:
             self._generate_ahead(step + 1)  # on the engines, while the learners learn
+        probe = self._diagnose(batch)  # before the update: the probe measures pi_old
         scored, stats = self._learn(batch, staleness > 0, clock)
+        diagnostics = probe.collect(scored) if probe is not None else {}  # adds to the rows
         evaluating = bool(cfg.eval.every_steps and step % cfg.eval.every_steps == 0) or (
             step == cfg.train.steps)
         if step % cfg.rollout.sync_every_steps == 0 or step == cfg.train.steps or evaluating:
             self._push_weights(step)  # the engines load it after the generation in flight
         clock.lap("time/sync_s")
-        append_group_rows(self.groups_path, step, scored.rows)
+        append_group_rows(self.groups_path, step,
+                          with_prompt_ids(scored.rows, [p.id for p in batch.prompts]))
         generate_s = max(m["seconds"] for m in meta)
-        metrics = {**scored.metrics, **learner_metrics(stats), **clock.laps,
+        metrics = {**scored.metrics, **learner_metrics(stats), **diagnostics, **clock.laps,
                    "train/staleness": float(staleness), "time/generate_s": generate_s,
                    "time/weight_load_s": load_s,
                    "time/learn_rank_s": max(s["seconds"] for s in stats),
@@ -364,9 +430,10 @@ class TrialRunner:
         return metrics
 
     def _generate_ahead(self, step: int) -> None:
-        """Submit step ``step``'s generation now; GCPO scores it after this step's update (its
-        embeddings come from the learners)."""
-        self._next = self._submit(step, score=self.cfg.algorithm.uncertainty != "gcpo")
+        """Submit step ``step``'s generation now; GCPO on policy embeddings scores it after
+        this step's update (its embeddings come from the learners). With dynamic sampling
+        this is the step's first round only (``_draw_until_signal`` draws the others)."""
+        self._next = self._submit(step, score=not self._learner_embeddings)
 
     def _learn(self, batch: StepBatch, stale: bool, clock: _Clock
                ) -> tuple[ScoredBatch, list[dict[str, float]]]:
