@@ -15,6 +15,7 @@ import pytest
 BIN = Path(sys.executable).parent
 SWEEP = shutil.which("seedgrpo-sweep", path=str(BIN))
 TRAIN = shutil.which("seedgrpo-train", path=str(BIN))
+EVAL = shutil.which("seedgrpo-eval", path=str(BIN))
 
 PLUGIN = '''
 from seedgrpo.algorithms import Uncertainty, register_modulation, register_uncertainty
@@ -108,3 +109,16 @@ def test_train_uses_the_plugin_in_its_workers(experiment: Path, tmp_path: Path) 
         assert r["uncertainty"] == 0.3 and r["factor"] == pytest.approx(0.85)
         assert isinstance(r["prompt_id"], str) and sum(r["cluster_sizes"]) == 4
         assert 0.0 <= r["se"] <= 1.3863
+
+    # the checkpoint's experiment.json lists the plug-in: evaluating it where the plug-in is not
+    # importable is one line that names the module and the remedy, not a traceback
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "aime24.jsonl").write_text(json.dumps({"id": "a-1", "problem": "1 + 1?",
+                                                   "answer": "2"}) + "\n")
+    (checkpoints,) = (tmp_path / "runs").rglob("checkpoints")
+    out = run(EVAL, "--model", str(checkpoints), "--benchmarks", "aime24", "--data-dir",
+              str(data), "--engine", "hf", cwd=tmp_path, timeout=300)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]
+    (line,) = out.stderr.strip().splitlines()
+    assert "plugins: module 'cli_test_plugin' not found" in line and "PYTHONPATH" in line

@@ -206,3 +206,21 @@ def test_a_sweep_without_a_baseline_says_so(tmp_path: Path) -> None:
               / "report.md").read_text()
     assert "No `none` baseline (algorithm.modulation = none) among the trials" in report
     assert "gradient_variance.png" not in report  # no diagnostic logged: no plot
+
+
+def test_a_verdict_names_what_the_comparison_cannot_see() -> None:
+    """One seed measures no seed-to-seed noise, and trials last evaluated at different steps
+    (a failed or early-stopped one) differ in training length too: the sentence says so."""
+    from seedgrpo.sweep.report import _verdict
+
+    c = {"configuration": "linear-a1", "baseline": "none", "delta_vs_baseline": 0.2,
+         "delta_ci_low": 0.1, "delta_ci_high": 0.3, "p_value": 0.01, "paired_seeds": 1,
+         "paired_problems": 32, "distinguishable": True, "seeds_needed": None,
+         "problems_needed": None, "eval_steps": [2]}
+    base = {"configuration": "none", "eval_steps": [4]}
+    text = _verdict(c, base)
+    assert "distinguishable from noise" in text
+    assert "one seed, so seed-to-seed noise is not measured" in text
+    assert "different steps (2, 4)" in text
+    clean = _verdict({**c, "paired_seeds": 2, "eval_steps": [4]}, base)
+    assert "Caveat" not in clean

@@ -97,7 +97,7 @@ def import_plugins(names: Sequence[Any], search_dirs: Iterable[str | Path] = ())
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as err:
-            if err.name is not None and name.startswith(err.name):
+            if err.name is not None and (name == err.name or name.startswith(err.name + ".")):
                 where = "sys.path" + (f" and {', '.join(dirs)}" if dirs else "")
                 raise ValueError(f"plugins: module '{name}' not found (looked on {where})"
                                  ) from None

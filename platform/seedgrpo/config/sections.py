@@ -308,9 +308,15 @@ class TrainConfig(Section):
     lr_schedule: Literal["constant", "cosine", "linear"] = Field(
         "constant", description="Learning-rate schedule after warm-up. Paper: constant."
     )
-    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps.")
+    warmup_steps: int = Field(
+        0, ge=0, description="Linear warm-up, in optimizer steps (with train.mini_batch_size, "
+        "(P x G) / mini_batch_size of them per training step)."
+    )
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
-    grad_clip: float | None = Field(1.0, gt=0.0, description="Max gradient norm; unset = no clip.")
+    grad_clip: float | None = Field(
+        1.0, gt=0.0, description="Max gradient norm; null = no clip (train/grad_norm is the "
+        "last optimizer step's norm, before clipping)."
+    )
     ppo_epochs: int = Field(1, ge=1, description="Passes over each batch. Paper: 1.")
     mini_batch_size: int | None = Field(
         None,

@@ -14,6 +14,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from seedgrpo.config.schema import ExperimentConfig
 from seedgrpo.models.resolve import (
     ModelLoadError,
@@ -46,6 +48,19 @@ def find_checkpoint_root(path: Path) -> Path | None:
     return None
 
 
+def _checkpoint_config(root: Path) -> ExperimentConfig:
+    """The run's config, saved beside its checkpoints. A run that used plug-ins lists them, and
+    validating the file imports them: when one is not importable here, say which and how to
+    make it so, in one line."""
+    try:
+        return ExperimentConfig.model_validate(read_experiment(root))
+    except ValidationError as err:
+        message = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+        hint = (" (put the plug-in's directory on PYTHONPATH, e.g. the experiment file's "
+                "directory)" if "plugins:" in message else "")
+        raise ModelLoadError(f"{root / EXPERIMENT_FILE}: {message}{hint}") from None
+
+
 def export_checkpoint(path: Path) -> ExportedCheckpoint:
     """Consolidate the checkpoint at ``path`` (its ``latest``, or the tag ``path`` names)."""
     root = find_checkpoint_root(path)
@@ -56,7 +71,7 @@ def export_checkpoint(path: Path) -> ExportedCheckpoint:
     tag = path.name if path.parent == root and path.is_dir() else (latest[0] if latest else "")
     if not (root / tag).is_dir():
         raise ModelLoadError(f"{root}: checkpoint '{tag}' is missing")
-    cfg = ExperimentConfig.model_validate(read_experiment(root))
+    cfg = _checkpoint_config(root)
     out = root / tag / "hf"
     if (out / _DONE).is_file():
         return ExportedCheckpoint(out, tag, cfg)

@@ -113,7 +113,8 @@ def train_samples(prompt_ids: Sequence[Sequence[int]], groups: Sequence[Sequence
 
 
 def rank_share(samples: Sequence[T], rank: int, world_size: int) -> list[T]:
-    """Rank ``rank``'s contiguous, equal share (a rank embeds what it will learn from).
+    """Rank ``rank``'s contiguous, equal share (GCPO's embedding pass; learning splits each
+    mini-batch this way, ``rank_mini_batches``).
 
     >>> rank_share(list(range(8)), 1, 2)
     [4, 5, 6, 7]

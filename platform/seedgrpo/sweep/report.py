@@ -268,8 +268,9 @@ def configuration_statistics(records: Sequence[TrialRecord], metric: str
                        "p_value_exact": None, "distinguishable": None,
                        "seeds_needed": None, "problems_needed": None,
                        "paired_seeds": None, "paired_problems": None})
-        if scores[name]:
-            interval = bootstrap(align_blocks(scores[name]))
+        blocks = align_blocks(scores[name]) if scores[name] else {}
+        if blocks:  # empty when the seeds share no benchmark (a torn last evaluation)
+            interval = bootstrap(blocks)
             config.update(ci_low=interval.low, ci_high=interval.high)
         if name in baselines:
             continue
@@ -595,16 +596,31 @@ def _p_clause(value: float | None) -> str:
     return f"p {shown}" if shown.startswith("<") else f"p = {shown}"
 
 
-def _verdict(c: dict[str, Any]) -> str:
-    """One configuration's comparison with its baseline, in words."""
+def _caveats(c: dict[str, Any], base: dict[str, Any] | None) -> str:
+    """What the comparison cannot see: seed-to-seed noise with one seed, and trials evaluated
+    at different steps (a failed or early-stopped trial's last evaluation)."""
+    notes = []
+    if c["paired_seeds"] == 1:
+        notes.append("one seed, so seed-to-seed noise is not measured")
+    steps = set(c.get("eval_steps") or []) | set((base or {}).get("eval_steps") or [])
+    if len(steps) > 1:
+        notes.append("the trials were last evaluated at different steps ("
+                     + ", ".join(map(str, sorted(steps))) + "), so part of the difference "
+                     "may be training length")
+    return (" Caveat: " + "; ".join(notes) + ".") if notes else ""
+
+
+def _verdict(c: dict[str, Any], base: dict[str, Any] | None = None) -> str:
+    """One configuration's comparison with its baseline ``base``, in words."""
     head = (f"**{c['configuration']}** vs **{c['baseline']}**: {_signed(c['delta_vs_baseline'])}"
             f" (95% CI {_interval(c['delta_ci_low'], c['delta_ci_high'])}, "
             f"{_p_clause(c['p_value'])}, {c['paired_seeds']} seed(s) x "
             f"{c['paired_problems']} problems)")
+    caveats = _caveats(c, base)
     if c["distinguishable"]:
-        return head + ": distinguishable from noise at this sweep's size."
+        return head + ": distinguishable from noise at this sweep's size." + caveats
     if c["delta_vs_baseline"] == 0:
-        return head + ": no difference at all on these problems."
+        return head + ": no difference at all on these problems." + caveats
     levers = []
     if c["seeds_needed"] is not None:
         levers.append(f"about {c['seeds_needed']} seeds at these problems")
@@ -617,7 +633,7 @@ def _verdict(c: dict[str, Any]) -> str:
         need = (" Neither more seeds alone nor more problems alone would resolve a difference "
                 "this size with 80% power: it needs both, or it is smaller than this sweep "
                 "can see.")
-    return head + ": not distinguishable from noise at this sweep's size." + need
+    return head + ": not distinguishable from noise at this sweep's size." + need + caveats
 
 
 def _statistics_markdown(configs: Sequence[dict[str, Any]], metric: str) -> list[str]:
@@ -656,7 +672,8 @@ def _statistics_markdown(configs: Sequence[dict[str, Any]], metric: str) -> list
               "noise at this sweep's size (p < 0.05 and a 95% interval excluding 0)."
               + (" Distinguishable: " + ", ".join(c["configuration"] for c in clear) + "."
                  if clear else ""), ""]
-    lines += [f"- {_verdict(c)}" for c in compared]
+    by_name = {c["configuration"]: c for c in configs}
+    lines += [f"- {_verdict(c, by_name.get(c['baseline']))}" for c in compared]
     lines += ["", "The seeds and problems needed are a normal approximation at the observed "
               "difference and variance, for 80% power at two-sided 5%: rough, as a difference "
               "measured this noisily may be larger or smaller than it looks. The p-value "
