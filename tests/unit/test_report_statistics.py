@@ -153,6 +153,8 @@ def test_report_gives_intervals_the_paired_comparison_and_its_sentence(tmp_path:
     assert "not distinguishable from noise at this sweep's size." in weak_line
     assert "Neither more seeds alone nor more problems alone" in weak_line
     assert (weak["seeds_needed"], weak["problems_needed"]) == (None, None)
+    # ... but both together would: the sentence says by how much
+    assert weak["scale_needed"] > 1 and f"grow about {weak['scale_needed']:.0f}x" in weak_line
     # avg@4 on amc23, as the paper reports its small benchmarks, in the table and explained
     assert "eval/amc23/avg_at_4" in (out / "trials.csv").read_text().splitlines()[0]
     assert "`eval/amc23/avg_at_4`: pass@1 averaged over 4 samples" in report

@@ -266,7 +266,7 @@ def configuration_statistics(records: Sequence[TrialRecord], metric: str
                        "ci_low": None, "ci_high": None, "delta_vs_baseline": None,
                        "delta_ci_low": None, "delta_ci_high": None, "p_value": None,
                        "p_value_exact": None, "distinguishable": None,
-                       "seeds_needed": None, "problems_needed": None,
+                       "seeds_needed": None, "problems_needed": None, "scale_needed": None,
                        "paired_seeds": None, "paired_problems": None})
         blocks = align_blocks(scores[name]) if scores[name] else {}
         if blocks:  # empty when the seeds share no benchmark (a torn last evaluation)
@@ -288,7 +288,8 @@ def _comparison_fields(c: Comparison) -> dict[str, Any]:
     return {"delta_vs_baseline": c.delta.estimate, "delta_ci_low": c.delta.low,
             "delta_ci_high": c.delta.high, "p_value": c.p_value, "p_value_exact": c.exact,
             "distinguishable": c.distinguishable, "seeds_needed": c.needed.seeds,
-            "problems_needed": c.needed.problems, "paired_seeds": c.delta.seeds,
+            "problems_needed": c.needed.problems, "scale_needed": c.needed.scale,
+            "paired_seeds": c.delta.seeds,
             "paired_problems": c.delta.problems}
 
 
@@ -491,10 +492,13 @@ def plot_gradient_variance(records: Sequence[TrialRecord], path: Path) -> None:
     group's gradients disagree?"""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    correlations = 0
     for i, r in enumerate(records):
         color = f"C{i % 10}"
         for key, style, what in ((DIAGNOSTICS[0], "-", "SE"), (DIAGNOSTICS[1], "--", "U")):
-            points = r.history.get(key, [])
+            # NaN: a step with fewer than 3 measured groups (a rank correlation needs them)
+            points = [(s, v) for s, v in r.history.get(key, []) if math.isfinite(v)]
+            correlations += len(points)
             if points:
                 axes[0].plot([s for s, _ in points], [v for _, v in points], style,
                              marker=".", color=color, label=f"{r.name} ({what})")
@@ -510,6 +514,11 @@ def plot_gradient_variance(records: Sequence[TrialRecord], path: Path) -> None:
         if se:
             axes[1].scatter([u for u, _ in se], [v for _, v in se], s=14, marker="x",
                             alpha=0.6, color=color, label=f"{r.name}: semantic entropy")
+    if not correlations:
+        axes[0].text(0.5, 0.75, "no correlation yet: every diagnostic step had fewer than\n"
+                     "3 groups with signal (diag/gradvar_groups); more prompts per step,\n"
+                     "or train.dynamic_sampling, give it more",
+                     ha="center", va="center", transform=axes[0].transAxes, fontsize=9)
     axes[0].axhline(0.0, color="black", linewidth=0.8)
     axes[0].set_ylim(-1.05, 1.05)  # a correlation: the whole range, so trials compare
     _label(axes[0], "step", "Spearman(gradient variance, uncertainty)",
@@ -631,8 +640,15 @@ def _verdict(c: dict[str, Any], base: dict[str, Any] | None = None) -> str:
                 + " or ".join(levers) + ".")
     else:
         need = (" Neither more seeds alone nor more problems alone would resolve a difference "
-                "this size with 80% power: it needs both, or it is smaller than this sweep "
-                "can see.")
+                "this size with 80% power")
+        scale = c.get("scale_needed")
+        if scale is not None and c["paired_seeds"] and c["paired_problems"]:
+            need += (f": both would have to grow about {scale:.0f}x (roughly "
+                     f"{math.ceil(c['paired_seeds'] * math.sqrt(scale))} seeds x "
+                     f"{math.ceil(c['paired_problems'] * math.sqrt(scale))} problems, or any "
+                     f"split with {scale:.0f}x the seed-problem cells).")
+        else:
+            need += ": it needs both, or it is smaller than this sweep can see."
     return head + ": not distinguishable from noise at this sweep's size." + need + caveats
 
 

@@ -286,10 +286,13 @@ def sign_flip_p_value(differences: Blocks, *, exact_limit: int = EXACT_FLIP_LIMI
 @dataclass(frozen=True)
 class SizeNeeded:
     """Roughly how many seeds (at today's problems) or problems (at today's seeds) would give
-    80% power at the observed difference; ``None`` where that lever alone cannot."""
+    80% power at the observed difference; ``None`` where that lever alone cannot. ``scale``:
+    the factor by which seeds and problems together would have to grow (``None`` for a zero
+    difference)."""
 
     seeds: int | None
     problems: int | None
+    scale: float | None = None
 
 
 def power_z(alpha: float = 0.05, power: float = 0.8) -> float:
@@ -310,12 +313,17 @@ def size_needed(delta: float, se_seeds: float, se_problems: float, *, seeds: int
     n_problems``; it must fall to ``(delta / power_z)**2``. Scaling one lever leaves the other
     part fixed, so a lever whose fixed remainder already exceeds the target gets ``None``.
 
-    >>> size_needed(0.1, 0.05, 0.05, seeds=2, problems=32)  # target (0.1/2.80)^2 = 0.00127
-    SizeNeeded(seeds=None, problems=None)
+    Growing both levers by the same factor k divides the whole variance by k:
+    k = variance / target (``scale``), the answer when neither lever alone can.
+
+    >>> n = size_needed(0.1, 0.05, 0.05, seeds=2, problems=32)  # target (0.1/2.80)^2 = 0.00127
+    >>> n.seeds, n.problems, round(n.scale, 2)  # 0.005 / 0.00127: both about 3.9x
+    (None, None, 3.92)
     >>> # var 0.0009 + 0.0004: seeds 2 * 0.0009 / (0.00127 - 0.0004) = 2.06 -> 3;
     >>> # problems 32 * 0.0004 / (0.00127 - 0.0009) = 34.2 -> 35
-    >>> size_needed(0.1, 0.03, 0.02, seeds=2, problems=32)
-    SizeNeeded(seeds=3, problems=35)
+    >>> n = size_needed(0.1, 0.03, 0.02, seeds=2, problems=32)
+    >>> n.seeds, n.problems
+    (3, 35)
     """
     if delta == 0 or not math.isfinite(delta):
         return SizeNeeded(None, None)
@@ -329,8 +337,9 @@ def size_needed(delta: float, se_seeds: float, se_problems: float, *, seeds: int
             return None
         return max(current, math.ceil(current * scaled / (target - fixed)))
 
+    scale = (var_s + var_p) / target if var_s + var_p > 0 else None
     return SizeNeeded(seeds=lever(var_s, var_p, seeds) if seeds > 1 else None,
-                      problems=lever(var_p, var_s, problems))
+                      problems=lever(var_p, var_s, problems), scale=scale)
 
 
 @dataclass(frozen=True)
