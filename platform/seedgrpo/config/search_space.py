@@ -30,12 +30,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from seedgrpo.config.applicability import is_not_applicable, not_applicable
 from seedgrpo.config.errors import ConfigError, ConfigIssue, issues_from_validation, short_repr
 from seedgrpo.config.overrides import field_annotation, strip_optional
 from seedgrpo.config.schema import Domain, ExperimentConfig
 
-__all__ = ["ParamOrigin", "Trial", "check_search_space", "expand_trials", "ignored_params",
-           "set_dotted", "trial_name"]
+__all__ = ["ParamOrigin", "Trial", "check_search_space", "expand_trials", "set_dotted",
+           "trial_name"]
 
 _NOT_SWEEPABLE = ("tune", "tracking", "search_space")
 MAX_TRIALS = 10_000  # far beyond any sweep a cluster finishes; stops a typo from hanging the CLI
@@ -348,24 +349,6 @@ def _variants(cfg: ExperimentConfig) -> list[dict[str, Any]]:
     return out
 
 
-def ignored_params(modulation: str) -> set[str]:
-    """Dotted paths that cannot change a training run with this modulation function.
-
-    ``none`` modulation ignores alpha, gamma and which uncertainty f would read (f = 1); only
-    ``focal`` reads gamma. A sweep of modulation x alpha (x uncertainty) therefore runs the
-    ``none`` baseline once, not once per alpha.
-
-    >>> sorted(ignored_params("none"))
-    ['algorithm.alpha', 'algorithm.gamma', 'algorithm.uncertainty']
-    """
-    ignored = set()
-    if modulation == "none":
-        ignored |= {"algorithm.alpha", "algorithm.gamma", "algorithm.uncertainty"}
-    elif modulation != "focal":
-        ignored.add("algorithm.gamma")
-    return ignored
-
-
 def expand_trials(cfg: ExperimentConfig, *, source: str = "search_space") -> list[Trial]:
     """Every trial of the sweep, validated; Optuna trials carry their domains instead of values.
 
@@ -387,13 +370,14 @@ def expand_trials(cfg: ExperimentConfig, *, source: str = "search_space") -> lis
             dropped = False
             if cfg.tune.seeds > 1:
                 varied["train.seed"] = cfg.train.seed + offset
-            modulation = varied.get("algorithm.modulation", base["algorithm"]["modulation"])
-            for key in ignored_params(modulation):
-                if key in varied:
-                    del varied[key]
-                    dropped = True
-            # trials share the base, and the same modulation drops the same keys: two trials
-            # are the same run exactly when what is left of their varied values is
+            # the values this trial ignores (seedgrpo.config.applicability) are reset to the
+            # base's: trials share the base, and the rule gives the reset trial the same n/a
+            # set, so two trials are the same run exactly when what is left of their varied
+            # values is
+            ignored = not_applicable(_overlay(base, varied))
+            for key in [k for k in varied if is_not_applicable(k, ignored)]:
+                del varied[key]
+                dropped = True
             fingerprint = json.dumps(varied, sort_keys=True, default=str)
             if dropped and fingerprint in distinct:
                 continue  # identical to an earlier trial once ignored values are reset: run once

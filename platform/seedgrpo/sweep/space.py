@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from seedgrpo.config import ExperimentConfig, Trial
+from seedgrpo.config.applicability import is_not_applicable, not_applicable
 from seedgrpo.config.resources import trial_bundles
 from seedgrpo.config.schema import Domain
-from seedgrpo.config.search_space import ignored_params, set_dotted, trial_name
+from seedgrpo.config.search_space import set_dotted, trial_name
 from seedgrpo.tracking.redact import redact_config
 
 __all__ = ["SweepSpace", "tune_domain"]
@@ -80,8 +81,8 @@ class SweepSpace:
             set_dotted(data, key, value)
         data["search_space"] = {}
         cfg = ExperimentConfig.model_validate(data)
-        varied = {k: v for k, v in params.items()
-                  if k not in ignored_params(cfg.algorithm.modulation)}
+        ignored = not_applicable(cfg)
+        varied = {k: v for k, v in params.items() if not is_not_applicable(k, ignored)}
         number = trial_id.rsplit("_", 1)[-1].lstrip("0") or "0"
         return Trial(int(number) if number.isdigit() else 0, f"t{number}-{trial_name(varied)}",
                      varied, cfg)
