@@ -578,17 +578,19 @@ def _finish(sweep: SweepDir, record: SweepRecord, parent: Any, options: SweepOpt
             at=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stopped_at or time.time())),
             finished=sum(r is not None for r in finished.values()), planned=expected,
             resume_command=outcome.resume_command or "")
-    if options.report and record.mlflow_uri and record.parent_run_id:
-        try:
-            from seedgrpo.sweep.report import write_report
+    try:
+        if options.report and record.mlflow_uri and record.parent_run_id:
+            try:
+                from seedgrpo.sweep.report import write_report
 
-            outcome.report_dir = write_report(record.mlflow_uri, record.parent_run_id,
-                                              sweep.report_dir, metric=record.metric,
-                                              mode=record.mode, interruption=interruption)
-        except Exception as err:  # noqa: BLE001 - a report problem must not lose the sweep
-            logger.exception("the sweep report failed")
-            print(f"warning: the report could not be written ({type(err).__name__}: "
-                  f"{redact_text(str(err))}); "
-                  f"run seedgrpo-report {sweep.root} to retry", file=sys.stderr)
-    if parent is not None:
-        parent.close(record, outcome.report_dir)
+                outcome.report_dir = write_report(record.mlflow_uri, record.parent_run_id,
+                                                  sweep.report_dir, metric=record.metric,
+                                                  mode=record.mode, interruption=interruption)
+            except Exception as err:  # noqa: BLE001 - a report problem must not lose the sweep
+                logger.exception("the sweep report failed")
+                print(f"warning: the report could not be written ({type(err).__name__}: "
+                      f"{redact_text(str(err))}); "
+                      f"run seedgrpo-report {sweep.root} to retry", file=sys.stderr)
+    finally:  # also on a Ctrl-C during the report: the parent run never stays RUNNING
+        if parent is not None:
+            parent.close(record, outcome.report_dir)

@@ -3,21 +3,32 @@
 The parent run is created by the driver when the sweep starts, and its id is kept in
 ``sweep.json``; a resumed sweep continues it. A child run is created by the trial itself (in its
 Ray worker), tagged ``mlflow.parentRunId`` so the MLflow UI nests it under the parent, named from
-the varied parameters, with the flattened trial config as params. Its id and the last step it
+the varied parameters, with the flattened trial config as params (``n/a`` for a setting the
+trial ignores: ``seedgrpo.config.applicability``). Its id and the last step it
 logged are kept in the trial's directory: a retried or resumed trial continues the same run and
 skips the steps MLflow already has, so metric histories stay one value per step.
+
+When the sweep ends (finished, failed or interrupted), the parent run gets the sweep's outcome
+as metrics (``seedgrpo.sweep.outcome``: one comparable row per sweep in the runs table), the
+best trial's name and run id as tags, and the report: its files under ``report/`` and the
+trials table as an MLflow table artifact, which the UI's artifact view shows as a table.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seedgrpo.config import Trial
+from seedgrpo.config.applicability import not_applicable
 from seedgrpo.sweep.layout import read_json, write_json
+from seedgrpo.sweep.outcome import WALL_TIME, ChildOutcome, parent_metrics
 from seedgrpo.tracking import MlflowRun
-from seedgrpo.tracking.mlflow_run import tracking_client
+from seedgrpo.tracking.mlflow_run import log_table, metric_name, tracking_client
 from seedgrpo.tracking.redact import redact_config, redact_text
 
 if TYPE_CHECKING:
@@ -26,7 +37,10 @@ if TYPE_CHECKING:
     from seedgrpo.sweep.trainable import SweepContext
 
 __all__ = ["ChildRun", "ParentRun", "RUN_FILE", "TRIAL_TAG", "SWEEP_TAG", "ROLE_TAG", "PARENT_TAG",
-           "read_child_run_id", "close_child_run"]
+           "BEST_TRIAL_TAG", "BEST_RUN_TAG", "TRIALS_TABLE", "read_child_run_id",
+           "close_child_run", "child_outcomes", "log_report"]
+
+logger = logging.getLogger(__name__)
 
 RUN_FILE = "mlflow_run.json"
 PARENT_TAG = "mlflow.parentRunId"
@@ -34,6 +48,9 @@ ROLE_TAG = "seedgrpo.role"  # sweep | trial
 SWEEP_TAG = "seedgrpo.sweep"  # the sweep directory
 TRIAL_TAG = "seedgrpo.trial"  # the trial name
 STOPPED_TAG = "seedgrpo.stopped_early"
+BEST_TRIAL_TAG = "seedgrpo.best_trial"  # the parent's: the best trial's name
+BEST_RUN_TAG = "seedgrpo.best_run_id"  # the parent's: the best trial's child run
+TRIALS_TABLE = "report/trials_table.json"  # the parent's trials table (an MLflow table)
 
 
 def _read_state(trial_dir: Path) -> dict[str, Any] | None:
@@ -111,8 +128,10 @@ class ChildRun:
                     "seedgrpo.varied": ",".join(trial.params) or "-"}
             if context.parent_run_id:
                 tags[PARENT_TAG] = context.parent_run_id
+            # a setting the trial ignores is logged n/a, not as the default it ignores
             run = MlflowRun(uri, context.experiment_name, run_name=trial.name,
-                            config=trial.config.model_dump(mode="json"), tags=tags)
+                            config=trial.config.model_dump(mode="json"), tags=tags,
+                            not_applicable=not_applicable(trial.config))
             child = cls(run, trial_dir, -1)
         child._save()
         return child
@@ -169,6 +188,10 @@ class ParentRun:
     def __init__(self, run: MlflowRun) -> None:
         self.run = run
         self.run_id = run.run_id
+        # the sweep's wall time: this session's, from now, plus what earlier sessions of a
+        # resumed sweep logged when they closed
+        self._opened = time.monotonic()
+        self._earlier_wall_s = float(run.run.data.metrics.get(WALL_TIME, 0.0))
 
     @classmethod
     def open(cls, record: SweepRecord, sweep: SweepDir, loaded: LoadedExperiment,
@@ -197,9 +220,69 @@ class ParentRun:
         return cls(run)
 
     def close(self, record: SweepRecord, report_dir: Path | None) -> None:
-        if record.best_trial:
-            self.run.client.set_tag(self.run_id, "seedgrpo.best_trial", record.best_trial)
+        """End the parent run with the sweep's status (KILLED when interrupted), after logging
+        its outcome and report. Each of those is best effort: the run is ended whatever
+        MLflow refuses, so a sweep never leaves its parent RUNNING."""
+        try:
+            self._log_outcome(record)
+        except Exception as err:  # noqa: BLE001 - the status below matters more
+            logger.warning("the sweep's outcome could not be logged to its parent run: %s",
+                           redact_text(str(err)))
         if report_dir is not None and report_dir.is_dir():
-            self.run.client.log_artifacts(self.run_id, str(report_dir), "report")
+            try:
+                log_report(self.run.client, self.run_id, report_dir)
+            except Exception as err:  # noqa: BLE001
+                logger.warning("the report could not be logged to the parent run: %s",
+                               redact_text(str(err)))
         status = {"FINISHED": "FINISHED", "INTERRUPTED": "KILLED"}.get(record.status, "FAILED")
         self.run.finish(status)
+
+    def _log_outcome(self, record: SweepRecord) -> None:
+        """Metrics (``seedgrpo.sweep.outcome``) and the best trial's tags, from the child runs
+        as MLflow holds them now; logged at step 0, so a resumed sweep's close replaces
+        them (the later value is the latest)."""
+        client = self.run.client
+        if record.best_trial:
+            client.set_tag(self.run_id, BEST_TRIAL_TAG, record.best_trial)
+        children = child_outcomes(client, self.run_id, record.metric)
+        wall = self._earlier_wall_s + (time.monotonic() - self._opened)
+        outcomes = [outcome for _, outcome in children.values()]
+        self.run.log_metrics(0, parent_metrics(outcomes, metric=record.metric,
+                                               best_trial=record.best_trial, wall_time_s=wall))
+        if record.best_trial in children:
+            client.set_tag(self.run_id, BEST_RUN_TAG, children[record.best_trial][0])
+
+
+def child_outcomes(client: Any, parent_run_id: str, metric: str
+                   ) -> dict[str, tuple[str, ChildOutcome]]:
+    """Each trial's name -> (child run id, how it ended and its last ``metric``)."""
+    parent = client.get_run(parent_run_id)
+    runs = client.search_runs([parent.info.experiment_id],
+                              filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
+                              max_results=10_000)
+    out = {}
+    for run in runs:
+        tags = run.data.tags
+        name = tags.get(TRIAL_TAG, run.info.run_name)
+        out[name] = (run.info.run_id, ChildOutcome(
+            trial=name, status=run.info.status, stopped_early=tags.get(STOPPED_TAG) == "true",
+            metric=run.data.metrics.get(metric_name(metric))))
+    return out
+
+
+def _table_cell(value: Any) -> Any:
+    """``-`` where the report has no value (the `none` trial's alpha, a metric a failed trial
+    never logged), as report.md writes it; MLflow's table view would show ``null``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return value
+
+
+def log_report(client: Any, run_id: str, report_dir: Path) -> None:
+    """The report's files under the run's ``report/``, and its trials (``summary.json``) as
+    the table artifact ``TRIALS_TABLE``, replacing what an earlier report logged."""
+    client.log_artifacts(run_id, str(report_dir), "report")
+    summary = read_json(report_dir / "summary.json")
+    if summary and summary.get("trials") is not None:
+        rows = [{k: _table_cell(v) for k, v in row.items()} for row in summary["trials"]]
+        log_table(client, run_id, rows, TRIALS_TABLE)

@@ -11,13 +11,14 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from seedgrpo.config.applicability import mark_not_applicable
 from seedgrpo.tracking.redact import has_secret, redact_config
 
 __all__ = ["MlflowRun", "absolute_tracking_uri", "experiment_id", "flatten_config",
-           "metric_name", "tracking_client"]
+           "log_table", "metric_name", "tracking_client"]
 
 _BAD = re.compile(r"[^A-Za-z0-9_./ -]")
 _MAX_PARAM = 500  # MLflow's limit on a param value's length
@@ -104,13 +105,16 @@ def experiment_id(client: Any, name: str) -> str:
 class MlflowRun:
     """A run in ``experiment`` at ``uri``; use as a context manager (FAILED on an exception).
 
-    ``config`` is logged as params and ``config.json`` with its tracking URI redacted. With
-    ``run_id``, the existing run is continued (a resumed trial or sweep): nothing is created
-    and its params are not logged again, so a resume never duplicates a run.
+    ``config`` is logged as params and ``config.json`` with its tracking URI redacted; the
+    params under ``not_applicable`` (dotted paths, ``seedgrpo.config.applicability``) say
+    ``n/a``, while ``config.json`` keeps every real value. With ``run_id``, the existing run is
+    continued (a resumed trial or sweep): nothing is created and its params are not logged
+    again, so a resume never duplicates a run.
     """
 
     def __init__(self, uri: str, experiment: str, *, run_name: str, config: Mapping[str, Any],
-                 tags: Mapping[str, str] | None = None, run_id: str | None = None) -> None:
+                 tags: Mapping[str, str] | None = None, run_id: str | None = None,
+                 not_applicable: frozenset[str] = frozenset()) -> None:
         self.client = tracking_client(uri)
         if run_id is not None:
             self.run = self.client.get_run(run_id)
@@ -122,7 +126,7 @@ class MlflowRun:
         self.run_id = self.run.info.run_id
         if config:  # a sweep's parent logs what it swept instead (seedgrpo.sweep.tracking)
             stored = redact_config(config)  # the tracking password stays in memory
-            self.log_params(flatten_config(stored))
+            self.log_params(mark_not_applicable(flatten_config(stored), not_applicable))
             self.client.log_dict(self.run_id, stored, "config.json")
 
     def log_params(self, params: Mapping[str, str]) -> None:
@@ -153,3 +157,33 @@ class MlflowRun:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.finish("FAILED" if exc_type else "FINISHED")
+
+
+def log_table(client: Any, run_id: str, rows: Sequence[Mapping[str, Any]], artifact_file: str
+              ) -> None:
+    """``rows`` as the run's MLflow table artifact ``artifact_file`` (``.json``), which the
+    UI's artifact view shows as a sortable table; written again, it is replaced.
+
+    ``MlflowClient.log_table`` appends to a table that is already there, so a resumed sweep or
+    a second ``seedgrpo-report`` would list every trial twice: the file is written here in
+    the same format (pandas ``split`` orient), logged over the old one, and registered in the
+    run's ``mlflow.loggedArtifacts`` tag as ``log_table`` does (the tag is what tells the UI
+    that the file is a table).
+    """
+    import posixpath
+    import tempfile
+
+    import pandas as pd
+    from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_ARTIFACTS
+
+    if not artifact_file.endswith(".json"):
+        raise ValueError(f"{artifact_file}: an MLflow table artifact is a .json file")
+    directory, name = posixpath.split(artifact_file)
+    with tempfile.TemporaryDirectory(prefix="seedgrpo-") as tmp:
+        path = os.path.join(tmp, name)
+        pd.DataFrame(list(rows)).to_json(path, orient="split", index=False, date_format="iso")
+        client.log_artifact(run_id, path, directory or None)
+    logged = json.loads(client.get_run(run_id).data.tags.get(MLFLOW_LOGGED_ARTIFACTS, "[]"))
+    entry = {"path": artifact_file, "type": "table"}
+    if entry not in logged:
+        client.set_tag(run_id, MLFLOW_LOGGED_ARTIFACTS, json.dumps([*logged, entry]))
