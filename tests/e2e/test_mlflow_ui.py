@@ -1,68 +1,92 @@
-"""The MLflow UI, as a user compares a sweep's trials: a real ``mlflow ui`` on 127.0.0.1 and
-Debian's headless Chromium driven by Selenium (the Makefile installs both packages; no browser
-build is downloaded). Slow: it reads the session's finished grid sweep."""
+"""The MLflow UI as a user reaches it from a sweep: the links the sweep prints, served by
+``seedgrpo-report SWEEP_DIR --ui`` (a real ``mlflow ui`` on 127.0.0.1), opened in Debian's
+headless Chromium driven by Selenium (the Makefile installs both packages; no browser build is
+downloaded). No column is chosen and no row expanded: what the link opens is what is checked.
+
+Slow: it reads the session's finished grid sweep. ``SEEDGRPO_SCREENSHOT_DIR=docs/images``
+keeps the compare page's screenshot for the README (``mlflow_compare.png``).
+"""
 
 from __future__ import annotations
 
 import os
+import queue
+import re
 import shutil
-import socket
+import signal
 import subprocess
+import threading
 import time
-import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from .conftest import BIN, FinishedSweep
+from .conftest import BIN, FinishedSweep, sweep_runs
 
 # whole sweeps: minutes each on 2 loaded cores, past the suite's 300 s default
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-HIDDEN = ("Dataset", "Source", "Models")  # attribute columns a sweep leaves empty
-COLUMNS = ("algorithm.modulation", "algorithm.alpha", "algorithm.group_size",
-           "eval/heldout/pass_at_1")
+TRIALS = ("none", "linear-a0.25", "linear-a0.5", "linear-a1")  # in the order they ran
+ALPHAS = ("n/a", "0.25", "0.5", "1.0")  # the baseline ignores alpha: not applicable
+SWEPT = ("algorithm.modulation", "algorithm.alpha")
+METRIC = "eval/heldout/pass_at_1"
+SCREENSHOT = "mlflow_compare.png"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@dataclass(frozen=True)
+class ServedSweep:
+    address: str  # where --ui serves the store
+    runs: str  # the printed links
+    compare: str
 
 
-@pytest.fixture()
-def mlflow_ui(grid_sweep: FinishedSweep):
-    port = _free_port()
+def _printed_links(lines: list[str]) -> tuple[str, str]:
+    """The runs and compare links among a command's output lines (the last ones printed)."""
+    runs = [line.split()[-1] for line in lines if line.startswith("  trials:  ")]
+    compare = [line.split()[-1] for line in lines if line.startswith("  compare: ")]
+    assert runs and compare, "\n".join(lines[-20:])
+    return runs[-1], compare[-1]
+
+
+@pytest.fixture(scope="module")
+def served(grid_sweep: FinishedSweep, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[ServedSweep]:
+    """``seedgrpo-report SWEEP_DIR --ui`` as the sweep's last lines say: the UI it starts and
+    the links it prints; Ctrl-C at the end stops it (exit status 0)."""
+    out_dir = tmp_path_factory.mktemp("report_ui")
     proc = subprocess.Popen(
-        [str(BIN / "mlflow"), "ui", "--backend-store-uri", grid_sweep.uri, "--host",
-         "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
-    url = f"http://127.0.0.1:{port}"
+        [str(BIN / "seedgrpo-report"), str(grid_sweep.sweep_dir), "--ui", "--no-log",
+         "--output", str(out_dir)], cwd=grid_sweep.workdir, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x.rstrip("\n")) for x in proc.stdout]
+                     + [lines.put(None)], daemon=True).start()
+    seen: list[str] = []
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"mlflow ui did not start: {proc.stderr.read()[-2000:]}")
-            time.sleep(1)
-        yield url
+        deadline = time.monotonic() + 300
+        while not (seen and seen[-1].startswith("  compare: ")):
+            line = lines.get(timeout=max(1.0, deadline - time.monotonic()))
+            assert line is not None and time.monotonic() < deadline, (
+                "\n".join(seen) + (proc.stderr.read() if proc.poll() is not None else ""))
+            seen.append(line)
+        heading = next(x for x in seen if x.startswith("MLflow UI for "))
+        address = re.search(r" at (http://127\.0\.0\.1:\d+) \(Ctrl-C stops it\):$", heading)
+        assert address, heading
+        yield ServedSweep(address[1], *_printed_links(seen))
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and "Traceback" not in err, err
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
+        if proc.poll() is None:
             proc.kill()
+            proc.wait()
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def browser():
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         message = ("Debian's chromium and chromium-driver are not installed (make setup "
@@ -75,63 +99,132 @@ def browser():
 
     options = webdriver.ChromeOptions()
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1600,900"):
+                "--window-size=1600,1000"):
         options.add_argument(arg)
     options.binary_location = CHROMIUM
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.implicitly_wait(20)
+    driver.implicitly_wait(30)
     yield driver
     driver.quit()
 
 
-def show_sweep_columns(driver, child: str, columns=COLUMNS) -> None:
-    """What a user does: expand the sweep's parent run, pick the param and metric columns."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-
-    for close in driver.find_elements(By.CSS_SELECTOR, "button[aria-label=Close]"):
-        close.click()  # the assistant side panel
-    driver.find_element(By.CSS_SELECTOR,
-                        "button[data-component-id*=runnamecellrenderer]").click()
-    driver.find_element(By.XPATH, f"//*[text()='{child}']")  # the trials are listed now
-    driver.find_element(By.CSS_SELECTOR,
-                        "button[data-testid=column-selection-dropdown]").click()
-    for column in (*HIDDEN, *columns):  # toggles: hide empty attributes, show the sweep's
-        # found again each time: the selector re-renders after every toggle
-        search = driver.find_element(By.CSS_SELECTOR, "input[placeholder='Search columns']")
-        search.send_keys(Keys.CONTROL, "a")
-        search.send_keys(column)
-        time.sleep(0.5)
-        # the selector highlights the typed text: <span><strong>name</strong></span>
-        matches = driver.find_elements(By.XPATH, f"//span[normalize-space(.)='{column}']")
-        assert matches, f"no column '{column}' in the column selector"
-        matches[-1].click()  # the selector is rendered last (a portal), after the table
-    driver.find_element(By.CSS_SELECTOR,
-                        "input[placeholder='Search columns']").send_keys(Keys.ESCAPE)
-    time.sleep(1)
+def test_the_sweep_and_its_report_print_the_links_that_are_served(
+        grid_sweep: FinishedSweep, served: ServedSweep) -> None:
+    """The links at the end of the sweep and in report.md are the ones --ui serves: the same
+    views, at mlflow ui's default address (5000) until --ui says which port it took."""
+    runs, compare = _printed_links(grid_sweep.stdout.splitlines())
+    assert compare.startswith("http://127.0.0.1:5000/#/compare-runs?runs=")
+    assert runs.split("#", 1)[1] == served.runs.split("#", 1)[1]
+    assert compare.split("#", 1)[1] == served.compare.split("#", 1)[1]
+    assert served.compare.startswith(served.address + "/#/")
+    report = (grid_sweep.sweep_dir / "report" / "report.md").read_text()
+    assert f"]({compare})" in report and f"]({runs})" in report
 
 
-def test_mlflow_ui_nests_trials_under_the_sweep(grid_sweep: FinishedSweep, mlflow_ui: str,
-                                               browser) -> None:
-    from mlflow.tracking import MlflowClient
+def _absent(driver, xpath: str) -> bool:
+    """No element at ``xpath`` (asked once the page has drawn what it shows, without waiting
+    out the implicit wait)."""
     from selenium.webdriver.common.by import By
 
-    experiment = MlflowClient(grid_sweep.uri).get_experiment_by_name("tiny_grid")
-    browser.get(f"{mlflow_ui}/#/experiments/{experiment.experiment_id}/runs")
-    parent = browser.find_element(By.XPATH, "//*[starts-with(text(), 'sweep-')]")
-    assert parent.is_displayed()
-    # before expanding: the trials are nested, only the parent is a top-level row
-    assert not browser.find_elements(By.XPATH, "//*[text()='linear-a0.5']")
-    show_sweep_columns(browser, "linear-a0.25")
-    table = browser.find_element(By.CSS_SELECTOR, "[role=grid], [role=treegrid]").text
-    for name in ("none", "linear-a0.25", "linear-a0.5", "linear-a1"):
-        assert name in table.split("\n"), name
-    for header in COLUMNS:
-        assert header in table, header
-    assert "linear" in table and "0.25" in table
-    shot = grid_sweep.workdir / "mlflow_ui.png"
+    driver.implicitly_wait(0)
+    try:
+        return not driver.find_elements(By.XPATH, xpath)
+    finally:
+        driver.implicitly_wait(30)
+
+
+def _close_assistant(driver) -> None:
+    """Close MLflow's assistant side panel where it is open (it stays closed after)."""
+    from selenium.webdriver.common.by import By
+
+    driver.implicitly_wait(0)
+    try:
+        for close in driver.find_elements(By.CSS_SELECTOR, "button[aria-label=Close]"):
+            close.click()
+    finally:
+        driver.implicitly_wait(30)
+
+
+def _cells(driver, header: str) -> list[str]:
+    """The cells of the compare page's row headed ``header``, one per run, left to right."""
+    from selenium.webdriver.common.by import By
+
+    row = driver.find_element(By.XPATH, f"//tr[th[normalize-space(.)='{header}']]")
+    return [c.text.strip() for c in row.find_elements(By.XPATH, "./td")]
+
+
+# The compare page's metrics are two virtualized grids of divs (keys, values), not a table: a
+# metric's values are the value cells level with its key, left to right.
+_METRIC_CELLS = """
+const key = [...document.querySelectorAll("a[title='Plot chart']")]
+  .find(a => a.textContent.trim() === arguments[0]);
+if (!key) return null;
+const row = key.parentElement, own = row.parentElement;
+row.scrollIntoView({block: "center"});
+const top = row.getBoundingClientRect().top;
+return [...document.querySelectorAll(".ReactVirtualized__Grid__innerScrollContainer > div")]
+  .filter(c => c.parentElement !== own && Math.abs(c.getBoundingClientRect().top - top) < 2)
+  .sort((a, b) => a.getBoundingClientRect().left - b.getBoundingClientRect().left)
+  .map(c => c.textContent.trim());
+"""
+
+
+def _metric_cells(driver, key: str) -> list[str] | None:
+    """The compare page's values of metric ``key``, one per run (None: no such row)."""
+    driver.find_element("xpath", "//a[@title='Plot chart']")  # the metrics are drawn
+    driver.execute_script(_METRIC_CELLS, key)  # scrolled to: its row's cells are rendered
+    time.sleep(0.5)
+    return driver.execute_script(_METRIC_CELLS, key)
+
+
+def test_the_compare_link_shows_the_trials_side_by_side(grid_sweep: FinishedSweep,
+                                                        served: ServedSweep, browser) -> None:
+    """The printed compare link, nothing clicked: every trial, the swept parameters and the
+    ranking metric, and the `none` baseline without an alpha."""
+    from selenium.webdriver.common.by import By
+
+    _, _, _, children = sweep_runs(grid_sweep.uri, "tiny_grid")
+    metric = {r.info.run_name: r.data.metrics[METRIC] for r in children}
+    browser.get(served.compare)
+    browser.find_element(By.XPATH, f"//*[normalize-space(text())='{TRIALS[-1]}']")
+    assert _cells(browser, "Run Name:") == list(TRIALS)
+    assert _cells(browser, "algorithm.alpha") == list(ALPHAS)
+    assert _cells(browser, "algorithm.modulation") == ["none", "linear", "linear", "linear"]
+    shown = _metric_cells(browser, METRIC)
+    assert shown is not None, f"no {METRIC} row on the compare page"
+    assert [float(v) for v in shown] == pytest.approx([metric[name] for name in TRIALS]), shown
+    # the parallel-coordinates plot, drawn over the swept parameters
+    axes = {a.get_attribute("data-unformatted")
+            for a in browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot text.axis-title")}
+    assert set(SWEPT) <= axes, axes
+    _close_assistant(browser)  # the side panel: the picture is the comparison's
+    title = browser.find_element(By.XPATH, "//*[starts-with(normalize-space(text()), "
+                                           "'Comparing ')]")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", title)  # the top
+    time.sleep(2)  # the plot redraws to the width the panel left
+    shot = grid_sweep.workdir / SCREENSHOT
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 20_000
     target = os.environ.get("SEEDGRPO_SCREENSHOT_DIR")
     if target:  # how the README's screenshot is made
-        shutil.copy(shot, Path(target) / "mlflow_ui.png")
+        shutil.copy(shot, Path(target) / SCREENSHOT)
+
+
+def test_the_runs_link_lists_the_trials_and_the_experiment_nests_them(
+        grid_sweep: FinishedSweep, served: ServedSweep, browser) -> None:
+    """The printed runs link opens the model-training view with the trials as rows; the
+    experiment's unfiltered table keeps them nested under the sweep's one row."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(served.runs)
+    _close_assistant(browser)
+    for name in TRIALS:
+        assert browser.find_element(By.XPATH, f"//*[text()='{name}']").is_displayed(), name
+    assert _absent(browser, "//*[starts-with(text(), 'sweep-')]")  # the trials only
+    experiments = served.runs.split("#/experiments/", 1)[1].split("/", 1)[0]
+    # an empty searchFilter: the UI would otherwise restore the last one, the link's
+    browser.get(f"{served.address}/#/experiments/{experiments}/runs"
+                "?workflowType=machine_learning&searchFilter=")
+    parent = browser.find_element(By.XPATH, "//*[starts-with(text(), 'sweep-')]")
+    assert parent.is_displayed()
+    assert _absent(browser, "//*[text()='linear-a0.5']")  # nested

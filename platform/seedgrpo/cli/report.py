@@ -2,13 +2,16 @@
 
 For a finished sweep, an interrupted one, or one still running elsewhere: the report reads the
 sweep's parent run and its trials from MLflow, writes tables and plots under the sweep's
-``report/`` (or ``--output``) and logs them to the parent run.
+``report/`` (or ``--output``) and logs them to the parent run. The last lines link to the sweep
+in the MLflow UI (its trials in the runs table, their compare page); ``--ui`` then serves a local
+store with ``mlflow ui`` on 127.0.0.1 until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", default=None, help="write here instead of <sweep>/report")
     parser.add_argument("--no-log", action="store_true",
                         help="do not log the report to the sweep's parent MLflow run")
+    parser.add_argument("--ui", action="store_true",
+                        help="then serve the sweep's local MLflow store with mlflow ui on "
+                             "127.0.0.1 and print the links to its trials; Ctrl-C stops it")
     parser.add_argument("-v", "--verbose", action="count", default=0)
     return parser
 
@@ -77,6 +83,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SecretNotStored as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    from seedgrpo.tracking.mlflow_ui import store_problem
+
+    # a missing SQLite file would be created empty by reading it: say so instead
+    problem = store_problem(uri) if uri else None
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     from mlflow.exceptions import MlflowException
 
     from seedgrpo.sweep.report import write_report
@@ -87,12 +100,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.no_log:
             from mlflow.tracking import MlflowClient
 
-            MlflowClient(uri).log_artifacts(record.parent_run_id, str(out), "report")
+            from seedgrpo.sweep.tracking import log_report
+
+            # the files, and the trials as a table the MLflow UI shows
+            log_report(MlflowClient(uri), record.parent_run_id, out)
     except MlflowException as err:  # its message may echo the URI, password included
         print(f"error: MLflow at {shown} could not be read: {redact_text(str(err))}",
               file=sys.stderr)
         return EXIT_FAILED
     print(f"report: {out / 'report.md'}")
+    from seedgrpo.cli.ui_links import print_sweep_links, serve_sweep_ui
+
+    if args.ui:
+        return serve_sweep_ui(uri, record.parent_run_id, metric=record.metric, mode=record.mode)
+    sets = [part for o in args.overrides for part in ("--set", redact_text(o))]
+    print_sweep_links(uri, record.parent_run_id, metric=record.metric, mode=record.mode,
+                      open_command=shlex.join(["seedgrpo-report", args.target, *sets, "--ui"]))
     return 0
 
 

@@ -7,12 +7,16 @@ live table per trial, MLflow parent and child runs, and the report at the end. `
 continues the latest (or the given) sweep of this experiment. Ctrl-C or SIGTERM stops a sweep
 gracefully (a second one at once): it is recorded INTERRUPTED, the exact resume command is
 printed, and the exit status is the shell's for that signal, 130 (SIGINT) or 143 (SIGTERM).
+The last lines link to the sweep in the MLflow UI: its trials in the runs table and their compare
+page; ``--ui`` then serves a local store with ``mlflow ui`` until Ctrl-C (the exit status stays
+the sweep's).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -57,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
                              "more than the cores shares them, slower")
     parser.add_argument("--no-report", action="store_true",
                         help="skip the report at the end (seedgrpo-report writes it later)")
+    parser.add_argument("--ui", action="store_true",
+                        help="after the sweep (also a failed one), serve its local MLflow store "
+                             "with mlflow ui on 127.0.0.1 and print the links to its trials; "
+                             "Ctrl-C stops it")
     return parser
 
 
@@ -65,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     if args.json and not args.dry_run:
         print("error: --json lists trials and needs --dry-run", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.ui and args.dry_run:
+        print("error: --ui serves a sweep's runs and a dry run makes none", file=sys.stderr)
         return EXIT_BAD_INPUT
     loaded, trials = load_trials_or_exit(args)
     if args.dry_run:
@@ -115,15 +126,20 @@ def _run(args: argparse.Namespace, loaded, trials) -> int:
               f"{outcome.sweep_dir.tune_dir}; --resume retries them", file=sys.stderr)
     if outcome.report_dir is not None:
         print(f"report: {outcome.report_dir / 'report.md'}")
-    if record.mlflow_uri:
-        from seedgrpo.tracking.redact import redact_uri
+    status = EXIT_FAILED if outcome.errors else 0
+    if args.ui:  # the links, at the address of the UI it starts
+        from seedgrpo.cli.ui_links import serve_sweep_ui
 
-        shown = redact_uri(record.mlflow_uri)  # the password stays out of the console
-        if shown.startswith(("http://", "https://")):  # a server: its own UI
-            print(f"compare the trials: {shown} (experiment '{record.experiment_name}')")
-        else:
-            print(f"compare the trials: mlflow ui --backend-store-uri {shown}")
-    return EXIT_FAILED if outcome.errors else 0
+        served = serve_sweep_ui(record.mlflow_uri, record.parent_run_id, metric=record.metric,
+                                mode=record.mode)
+        return status or served
+    if record.mlflow_uri and record.parent_run_id:
+        from seedgrpo.cli.ui_links import print_sweep_links
+
+        print_sweep_links(record.mlflow_uri, record.parent_run_id, metric=record.metric,
+                          mode=record.mode, open_command=shlex.join(
+                              ["seedgrpo-report", str(outcome.sweep_dir.root), "--ui"]))
+    return status
 
 
 def _interrupted(outcome: SweepOutcome) -> int:

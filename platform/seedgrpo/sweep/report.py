@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seedgrpo.config.applicability import NOT_APPLICABLE
 from seedgrpo.evaluation.benchmarks import BENCHMARK_SPECS
 from seedgrpo.evaluation.paper import PAPER_ABLATIONS, PAPER_RESULTS
 from seedgrpo.sweep.statistics import (
@@ -45,6 +46,8 @@ from seedgrpo.sweep.statistics import (
     compare_paired,
     problem_scores,
 )
+from seedgrpo.tracking.sweep_trials import find_sweep_links
+from seedgrpo.tracking.ui_links import SweepLinks
 
 __all__ = ["TrialRecord", "Interruption", "collect_trials", "write_report",
            "aggregate_configurations", "configuration_statistics", "plot_gradient_variance"]
@@ -141,7 +144,8 @@ def collect_trials(uri: str, parent_run_id: str, *, metrics: Sequence[str] = ()
             status=run.info.status, stopped_early=tags.get(STOPPED_TAG) == "true",
             varied={k: params.get(k, "") for k in varied_keys},
             modulation=params.get("algorithm.modulation", "?"),
-            alpha=float(params.get("algorithm.alpha", "nan")),
+            alpha=float(params.get("algorithm.alpha", "nan")
+                        if params.get("algorithm.alpha") != NOT_APPLICABLE else "nan"),
             group_size=int(params.get("algorithm.group_size", "0")),
             seed=int(params.get(_SEED, "0")), final=final, last_step=max(steps, default=0),
             history=history, groups=_groups(client, run.info.run_id), eval_rows=eval_rows,
@@ -566,7 +570,9 @@ def write_report(uri: str, parent_run_id: str, out_dir: Path, *, metric: str,
         plot(out_dir / name)
     (out_dir / "report.md").write_text(_markdown(records, rows, columns, best, configs, metric,
                                                  benchmarks, paper_comparable, plots,
-                                                 interruption))
+                                                 interruption, find_sweep_links(
+                                                     uri, parent_run_id, metric=metric,
+                                                     mode=mode)))
     return out_dir
 
 
@@ -701,7 +707,8 @@ def _statistics_markdown(configs: Sequence[dict[str, Any]], metric: str) -> list
 def _markdown(records: Sequence[TrialRecord], rows: Sequence[dict[str, Any]],
               columns: Sequence[str], best: TrialRecord | None, configs: list[dict[str, Any]],
               metric: str, benchmarks: Sequence[str], paper_comparable: bool,
-              plots: dict[str, Any], interruption: Interruption | None = None) -> str:
+              plots: dict[str, Any], interruption: Interruption | None = None,
+              links: SweepLinks | None = None) -> str:
     if interruption is None:
         lines = ["# Sweep report", ""]
     else:
@@ -714,6 +721,7 @@ def _markdown(records: Sequence[TrialRecord], rows: Sequence[dict[str, Any]],
         varied = ", ".join(f"{k} = {v}" for k, v in best.varied.items()) or "the base config"
         lines += [f"**Best trial: {best.name}** ({metric} = {best.final[metric]:.3f}; {varied}).",
                   ""]
+    lines += links.markdown() if links is not None else []  # the MLflow UI's views of it
     lines += ["## Trials", "", *_markdown_table(rows, [c for c in columns if c != "run_id"]), ""]
     avg_columns = [c for c in columns if "/avg_at_" in c]
     if avg_columns:
