@@ -27,7 +27,7 @@ SYNTHETIC = {"data.synthetic", "data.synthetic.num_problems", "data.synthetic.nu
              "data.synthetic.max_operand", "data.synthetic.operations"}
 # what the default config (linear SEED-GRPO, math_verify clustering, rao SE, greedy
 # evaluation, synthetic data) ignores
-DEFAULT = {"algorithm.gamma", *GCPO, "train.dynamic_sampling_max_rounds",
+DEFAULT = {"algorithm.focal_gamma", *GCPO, "train.dynamic_sampling_max_rounds",
            "diagnostics.gradient_variance_directions", "eval.temperature", "eval.top_p"}
 
 
@@ -42,13 +42,13 @@ def _config(**values: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("values", "expected"), [
     ({}, DEFAULT),
-    # the `none` baseline: no alpha, no uncertainty source, no gamma, no GCPO
+    # the `none` baseline: no alpha, no uncertainty source, no focal_gamma, no GCPO
     ({"algorithm__modulation": "none"}, DEFAULT | {"algorithm.alpha", "algorithm.uncertainty"}),
     ({"algorithm__modulation": "none", "algorithm__uncertainty": "gcpo"},
      DEFAULT | {"algorithm.alpha", "algorithm.uncertainty"}),
-    # only focal, and a plug-in f(x, gamma), read gamma
-    ({"algorithm__modulation": "focal"}, DEFAULT - {"algorithm.gamma"}),
-    ({"algorithm__modulation": "my_plugin_f"}, DEFAULT - {"algorithm.gamma"}),
+    # only focal, and a plug-in f(x, gamma), read focal_gamma
+    ({"algorithm__modulation": "focal"}, DEFAULT - {"algorithm.focal_gamma"}),
+    ({"algorithm__modulation": "my_plugin_f"}, DEFAULT - {"algorithm.focal_gamma"}),
     ({"algorithm__modulation": "exp"}, DEFAULT),
     ({"algorithm__modulation": "inverse"}, DEFAULT),
     # GCPO reads its settings; the encoder only for encoder / answer embeddings

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,9 @@ from seedgrpo.config import (
     total_resources,
     trial_bundles,
 )
+from seedgrpo.config.plugins import builtin_names, registered_names
+from seedgrpo.config.reference import render_reference
+from seedgrpo.config.sections import AlgorithmConfig, GcpoConfig
 
 from ..conftest import REPO_ROOT
 
@@ -282,9 +287,57 @@ def test_optuna_trials_carry_their_domains(tmp_path: Path) -> None:
 
 def test_focal_gamma_matters_only_for_focal(tmp_path: Path) -> None:
     exp = write(tmp_path, "search_space:\n  algorithm.modulation: {grid: [linear, focal]}\n"
-                          "  algorithm.gamma: {grid: [1.0, 2.0]}\n")
+                          "  algorithm.focal_gamma: {grid: [1.0, 2.0]}\n")
     names = [t.name for t in expand_trials(load_experiment(exp).config)]
     assert names == ["linear", "focal-g1", "focal-g2"]
+
+
+# -- algorithm choices come from the registries ---------------------------------------------
+REGISTRY_FIELDS = [(AlgorithmConfig, name) for name in (
+    "uncertainty", "modulation", "reward", "estimator", "clustering", "baseline",
+    "loss_aggregation")] + [(GcpoConfig, "measure")]
+
+
+@pytest.mark.parametrize(("model", "field"), REGISTRY_FIELDS)
+def test_registry_choice_defaults_are_registered(model, field) -> None:
+    """Defaults are accepted without a look-up (as pydantic does), so each must be registered;
+    tests/unit/test_boundaries.py checks each field accepts exactly its registry's names."""
+    kind = model.model_fields[field].json_schema_extra["registry"]
+    assert model.model_fields[field].default in registered_names(kind)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("algorithm:\n  estimator: raoo\n", "exp.yaml:2: algorithm.estimator = 'raoo' is not one of "
+     "'rao', 'kuhn_mc' or 'discrete' (did you mean 'rao'?)"),
+    ("algorithm:\n  gcpo: {measure: cosine}\n",
+     "algorithm.gcpo.measure = 'cosine' is not one of 'cd' or 'bot'"),
+])
+def test_a_typo_in_a_registry_choice_lists_the_names_in_one_line(tmp_path: Path, text: str,
+                                                                 expected: str) -> None:
+    (issue,) = errors_of(write(tmp_path, text))
+    assert expected in issue, issue
+    assert "plug-in" not in issue and "\n" not in issue  # only plug-in kinds advertise more
+
+
+def test_reference_lists_each_registry_choice() -> None:
+    reference = render_reference()
+    for model, field in REGISTRY_FIELDS:
+        prefix = "algorithm.gcpo" if model is GcpoConfig else "algorithm"
+        (row,) = [r for r in reference.splitlines() if r.startswith(f"| `{prefix}.{field}` |")]
+        kind = model.model_fields[field].json_schema_extra["registry"]
+        column = row.split(" | ")[1]  # the type column (its own pipes are escaped: \\|)
+        assert all(f"`{name}`" in column for name in builtin_names(kind)), column
+
+
+def test_a_default_loss_aggregation_does_not_load_torch() -> None:
+    """The loss-aggregation registry lives with the torch losses: a dry run must not pay for it."""
+    code = ("import sys\nfrom seedgrpo.config import expand_trials, load_experiment\n"
+            f"expand_trials(load_experiment({str(REPO_ROOT / 'experiments' / 'alpha_grid.yaml')!r},"
+            " ['algorithm.loss_aggregation=dr_grpo']).config)\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=REPO_ROOT)
+    assert out.stdout.strip() == "False"
 
 
 # -- resources -------------------------------------------------------------------------------

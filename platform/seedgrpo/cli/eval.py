@@ -1,7 +1,7 @@
 """``seedgrpo-eval``: a model on the math benchmarks, the way training trials are evaluated.
 
     seedgrpo-eval --model bundled:smollm2-135m-instruct --benchmarks aime24,amc23,math500 \\
-        --limit 20 --data-dir ../shared/data
+        --limit 20 --data-dir /path/to/benchmarks
 
 ``--model`` is a local HF directory, an HF hub id, ``bundled:NAME``, ``tiny-random:NAME`` (a
 test model) or a ``seedgrpo-train`` checkpoint (a trial's output directory, its
@@ -19,18 +19,79 @@ import logging
 import re
 import sys
 import time
+import typing
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from seedgrpo.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, configure_logging
-from seedgrpo.config.sections import BUNDLED_MODELS, TINY_MODELS, EvalConfig, ModelConfig
-from seedgrpo.runtime.checkpoint import UntrustedCheckpoint
+from seedgrpo.config.overrides import strip_optional
+from seedgrpo.config.sections import (
+    BENCHMARKS,
+    BUNDLED_MODELS,
+    TINY_MODELS,
+    DataConfig,
+    EvalConfig,
+    ModelConfig,
+    RolloutConfig,
+    TrainConfig,
+)
+from seedgrpo.models.checkpoint_files import UntrustedCheckpoint
 
 __all__ = ["main", "parse_model_spec"]
 
 logger = logging.getLogger("seedgrpo.eval")
+
+
+# Flags that are config fields: the field's type, choices, default and description are the
+# flag's (the description is written once, in the schema). (flag, section, field, CLI default)
+_SCHEMA = object()  # "the schema's default"
+# seedgrpo-eval evaluates benchmark files, never the held-out training split (the schema's
+# default), so by default every standard benchmark; and benchmark prompts (OlympiadBench,
+# few-shot) need more context than the small training task's max_seq_len
+_ALL_BENCHMARKS = ",".join(b for b in BENCHMARKS if b != "heldout")
+_EVAL_MAX_SEQ_LEN = 4096
+_SCHEMA_FLAGS: tuple[tuple[str, type[BaseModel], str, Any], ...] = (
+    ("--benchmarks", EvalConfig, "benchmarks", _ALL_BENCHMARKS),
+    ("--limit", EvalConfig, "limit", _SCHEMA),
+    ("--samples", EvalConfig, "samples", _SCHEMA),
+    ("--temperature", EvalConfig, "temperature", _SCHEMA),
+    ("--top-p", EvalConfig, "top_p", _SCHEMA),
+    ("--max-new-tokens", EvalConfig, "max_new_tokens", _SCHEMA),
+    ("--template", EvalConfig, "template", _SCHEMA),
+    ("--data-dir", EvalConfig, "data_dir", _SCHEMA),
+    ("--max-seq-len", ModelConfig, "max_seq_len", _EVAL_MAX_SEQ_LEN),
+    ("--dtype", ModelConfig, "dtype", None),  # unset: a checkpoint's own, else the schema's
+    ("--cache-dir", ModelConfig, "cache_dir", _SCHEMA),
+    ("--engine", RolloutConfig, "engine", _SCHEMA),
+    ("--seed", TrainConfig, "seed", _SCHEMA),
+)
+_EVAL_FIELDS = tuple(f for _, model, f, _ in _SCHEMA_FLAGS if model is EvalConfig)
+
+
+def _add_schema_flag(p: argparse.ArgumentParser, flag: str, model: type[BaseModel], field: str,
+                     default: Any) -> None:
+    """``flag`` for ``model.field``: its type or choices, its description as the help, and
+    its default unless the CLI names its own. A list field takes comma-separated values."""
+    info = model.model_fields[field]
+    inner, _ = strip_optional(info.annotation)
+    if default is _SCHEMA:
+        default = info.get_default(call_default_factory=True)
+    kwargs: dict[str, Any] = {}
+    if typing.get_origin(inner) is typing.Literal:
+        kwargs["choices"] = typing.get_args(inner)
+    elif inner in (int, float):
+        kwargs["type"] = inner
+    shown = ",".join(default) if isinstance(default, list) else default
+    help_text = (info.description or "").replace("%", "%%")  # argparse formats help with %
+    schema_default = info.get_default(call_default_factory=True)
+    if shown is not None:
+        help_text += f" (default: {shown})"
+    elif schema_default is not None:  # --dtype
+        help_text += f" (default: a checkpoint's own, else {schema_default})"
+    p.add_argument(flag, default=shown, help=help_text, **kwargs)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,27 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", required=True,
                    help="PATH | HF_ID | bundled:NAME | tiny-random:NAME | CHECKPOINT_DIR")
-    p.add_argument("--benchmarks", default="aime24,amc23,math500,minerva_math,olympiadbench",
-                   help="comma-separated names (default: all five)")
-    p.add_argument("--limit", type=int, default=None, metavar="N",
-                   help="N problems per benchmark, a fixed subset chosen by --seed")
-    p.add_argument("--samples", type=int, default=1, metavar="K",
-                   help="K samples per problem (needs --temperature > 0); default 1 = greedy")
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--max-new-tokens", type=int, default=512,
-                   help="generation budget (default 512; the paper uses 3000)")
-    p.add_argument("--max-seq-len", type=int, default=4096,
-                   help="prompt + response tokens; longer prompts count as wrong")
-    p.add_argument("--engine", choices=("auto", "vllm", "hf"), default="auto",
-                   help="auto: vLLM when it imports, else HF generate")
-    p.add_argument("--template", choices=("qwen_math", "r1", "plain"), default=None,
-                   help="prompt template (default qwen_math; a checkpoint's own otherwise)")
-    p.add_argument("--data-dir", default=None,
-                   help="directory of <benchmark>.jsonl files (default $SEEDGRPO_DATA_DIR)")
-    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None)
-    p.add_argument("--seed", type=int, default=0, help="subset and sampling seed")
-    p.add_argument("--cache-dir", default=None, help="model cache (bundled conversions)")
+    for flag, model, field, default in _SCHEMA_FLAGS:
+        _add_schema_flag(p, flag, model, field, default)
     p.add_argument("--output-dir", default=None,
                    help="where summary.json and samples.jsonl go (default runs/eval/<model>)")
     p.add_argument("--mlflow-uri", default=None, help="log the run here (e.g. sqlite:///mlflow.db)")
@@ -78,7 +120,7 @@ def _check_checkpoint_owner(path: Path) -> None:
     """Refuse a checkpoint another user owns (its root and the tag it exports) before DeepSpeed
     unpickles it; raises ``UntrustedCheckpoint``."""
     from seedgrpo.evaluation.export import find_checkpoint_root
-    from seedgrpo.runtime.checkpoint import check_checkpoint_owner, read_latest
+    from seedgrpo.models.checkpoint_files import check_checkpoint_owner, read_latest
 
     root = find_checkpoint_root(path)
     if root is None:
@@ -160,10 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "heldout" in names:
             raise ValueError("heldout is the training run's held-out split; seedgrpo-eval "
                              "evaluates benchmark files (use seedgrpo-train's evaluation)")
-        eval_cfg = EvalConfig(benchmarks=names, limit=args.limit, samples=args.samples,
-                              temperature=args.temperature, top_p=args.top_p,
-                              max_new_tokens=args.max_new_tokens, data_dir=args.data_dir,
-                              template=args.template)
+        eval_cfg = EvalConfig(**{**{f: getattr(args, f) for f in _EVAL_FIELDS},
+                                 "benchmarks": names})
         if args.max_seq_len <= args.max_new_tokens:
             raise ValueError(f"--max-seq-len {args.max_seq_len} leaves no room for a prompt "
                              f"with --max-new-tokens {args.max_new_tokens}")
@@ -191,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             dtype = args.dtype or exported.config.model.dtype
         else:
             model_dir = resolve_model_dir(model)
-            template, dtype = args.template or "qwen_math", args.dtype or model.dtype
+            template = args.template or DataConfig.model_fields["template"].default
+            dtype = args.dtype or model.dtype
         tokenizer = load_tokenizer(model_dir)
         prepared = [prepare_benchmark(b, tokenizer, template=template,
                                       max_seq_len=args.max_seq_len,
@@ -233,8 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.mlflow_uri:
         from mlflow.exceptions import MlflowException
 
+        from seedgrpo.redact import redact_text, redact_uri
         from seedgrpo.tracking import MlflowRun
-        from seedgrpo.tracking.redact import redact_text, redact_uri
 
         config = {k: v for k, v in summary.items() if k not in ("metrics", "minutes")}
         try:

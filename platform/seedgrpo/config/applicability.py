@@ -13,8 +13,8 @@ The rule, per setting (n/a when):
 - ``algorithm.alpha``, ``algorithm.uncertainty``: ``modulation`` is ``none`` (f = 1 reads no
   uncertainty). Uncertainty sources still run and log ``train/uncertainty_mean``, but it is
   not what the update saw.
-- ``algorithm.gamma``: ``modulation`` is a built-in that does not read it (all but ``focal``);
-  a plug-in modulation is called as ``f(x, gamma)`` and may read it.
+- ``algorithm.focal_gamma``: ``modulation`` is a built-in that does not read it (all but
+  ``focal``); a plug-in modulation is called as ``f(x, gamma)`` and may read it.
 - ``algorithm.gcpo.*``: GCPO's U is never computed into anything the run uses: the
   gradient-variance diagnostic is off (it measures U for every run) and f reads the built-in
   ``semantic_entropy`` or nothing (``none``). A plug-in uncertainty sees the whole
@@ -52,7 +52,7 @@ __all__ = ["NOT_APPLICABLE", "is_not_applicable", "mark_not_applicable", "not_ap
 
 NOT_APPLICABLE = "n/a"  # the param value MLflow shows for a setting the trial ignores
 
-_GAMMA_FREE = frozenset({"none", "linear", "exp", "inverse"})  # built-ins that ignore gamma
+_GAMMA_FREE = frozenset({"none", "linear", "exp", "inverse"})  # built-ins ignoring focal_gamma
 _BUILTIN_SOURCES = frozenset({"semantic_entropy", "gcpo"})  # their reads are known
 _GCPO = "algorithm.gcpo"
 _SYNTHETIC = "data.synthetic"
@@ -80,8 +80,10 @@ def not_applicable(config: Mapping[str, Any] | BaseModel) -> frozenset[str]:
     >>> baseline = ExperimentConfig.model_validate({
     ...     "algorithm": {"modulation": "none"}, "diagnostics": {"gradient_variance_every": 2},
     ...     "train": {"dynamic_sampling": True}, "eval": {"samples": 4, "temperature": 0.6}})
-    >>> sorted(not_applicable(baseline))  # the diagnostic measures U: GCPO's settings apply
-    ['algorithm.alpha', 'algorithm.gamma', 'algorithm.gcpo.encoder', 'algorithm.uncertainty']
+    >>> # the diagnostic measures U: GCPO's settings apply
+    >>> sorted(not_applicable(baseline))  # doctest: +NORMALIZE_WHITESPACE
+    ['algorithm.alpha', 'algorithm.focal_gamma', 'algorithm.gcpo.encoder',
+     'algorithm.uncertainty']
     """
     if isinstance(config, BaseModel):
         config = config.model_dump(mode="python")
@@ -93,7 +95,7 @@ def not_applicable(config: Mapping[str, Any] | BaseModel) -> frozenset[str]:
     if not modulated:
         ignored |= {"algorithm.alpha", "algorithm.uncertainty"}
     if modulation in _GAMMA_FREE:
-        ignored.add("algorithm.gamma")
+        ignored.add("algorithm.focal_gamma")
     if not diagnosed and source in (None, "semantic_entropy"):
         ignored |= _section(_GCPO, GcpoConfig)
     elif _get(config, f"{_GCPO}.embedding") == "policy":

@@ -2,7 +2,7 @@
 
 Pure formatting, so that what ``seedgrpo-sweep --dry-run`` shows can be tested exactly. What is
 printed is often pasted into issues and logs: tracking URIs appear with their credentials
-redacted (``seedgrpo.tracking.redact``). Output is linear in the number of trials: a trial's
+redacted (``seedgrpo.redact``). Output is linear in the number of trials: a trial's
 config carries no search space.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from seedgrpo.config.loading import LoadedExperiment
 from seedgrpo.config.resources import describe_resources, total_resources, trial_bundles
 from seedgrpo.config.search_space import Trial
-from seedgrpo.tracking.redact import redact_config
+from seedgrpo.redact import redact_config
 
 __all__ = ["render_trial_table", "trials_as_json"]
 

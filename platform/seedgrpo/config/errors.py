@@ -1,7 +1,7 @@
 """Config errors that name the file, the line, the dotted field, the value and what is allowed.
 
 Every bad experiment file ends in one ``ConfigError`` holding one ``ConfigIssue`` per problem;
-the CLI prints them and exits with status 2, no traceback (STYLE.md rule 8). Pydantic's
+the CLI prints them and exits with status 2, no traceback. Pydantic's
 messages are rewritten into that shape here, in one place.
 """
 
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 __all__ = ["ConfigIssue", "ConfigError", "issues_from_validation", "short_repr", "suggest"]
 
 # Caps on what one message may show: a hostile file can hold a megabyte-long key or value, or
-# an alias-expanded structure, and an error must stay one readable line (review finding 2).
+# an alias-expanded structure, and an error must stay one readable line.
 _MAX_SOURCE = 160
 _MAX_PATH = 120
 _MAX_MESSAGE = 400

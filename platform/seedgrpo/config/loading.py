@@ -33,6 +33,12 @@ from seedgrpo.config.errors import (
     short_repr,
 )
 from seedgrpo.config.overrides import Override, parse_overrides
+from seedgrpo.config.renamed_keys import (
+    RENAMED_KEYS,
+    both_given_message,
+    rename_keys,
+    renamed_path,
+)
 from seedgrpo.config.schema import ExperimentConfig
 from seedgrpo.config.search_space import ParamOrigin, check_search_space, set_dotted
 from seedgrpo.config.yaml_io import LinePositions, read_yaml
@@ -112,6 +118,7 @@ def _gather_space(raw: Any, base_file: Path | None, label: str, positions: LineP
     items = raw if isinstance(raw, list) else [raw]
     merged: dict[str, Any] = {}
     origins: dict[str, ParamOrigin] = {}
+    spelled: dict[str, str] = {}  # each parameter as it was written (an old spelling?)
     issues: list[ConfigIssue] = []
     for i, item in enumerate(items):
         prefix = ("search_space", str(i)) if isinstance(raw, list) else ("search_space",)
@@ -127,15 +134,18 @@ def _gather_space(raw: Any, base_file: Path | None, label: str, positions: LineP
                                       f"= {short_repr(item)} must be a mapping of parameters "
                                       "or a path to a search-space file", line))
             continue
-        for key, value in data.items():
-            key = str(key)
+        for written, value in data.items():
+            key = renamed_path(str(written))  # an old spelling still loads, with a warning
+            line = item_lines.get(written)
             if key in merged:
-                first = origins[key].source
-                issues.append(ConfigIssue(source, f"search_space.{key}", "is defined twice "
-                                          f"(also in {first}); keep one", item_lines.get(key)))
+                old = next((w for w in (str(written), spelled[key]) if w != key), None)
+                message = (both_given_message(old) if old is not None else
+                           f"is defined twice (also in {origins[key].source}); keep one")
+                issues.append(ConfigIssue(source, f"search_space.{key}", message, line))
                 continue
+            spelled[key] = str(written)
             merged[key] = value
-            origins[key] = ParamOrigin(source, item_lines.get(key))
+            origins[key] = ParamOrigin(source, line)
     return merged, origins, issues
 
 
@@ -152,7 +162,7 @@ def _apply_space_overrides(space: dict[str, Any], origins: dict[str, ParamOrigin
             space.update(new)
             origins.update({k: ParamOrigin(o.label) for k in new_origins})
             replaced = True
-        elif o.key.startswith("search_space."):
+        elif o.key.startswith("search_space."):  # parse_overrides renamed an old spelling
             param = o.key.removeprefix("search_space.")
             space[param] = o.value
             origins[param] = ParamOrigin(o.label)
@@ -174,6 +184,11 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> LoadedEx
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue(label, "", "must be a mapping of sections (model:, "
                                        "algorithm:, train:, ...) at the top level", 1)])
+    try:  # old key spellings load, with a warning; before --set, which may give the new one
+        data = rename_keys(data)
+    except ValueError as err:
+        raise ConfigError([ConfigIssue(label, "", str(err))]) from None
+    positions = {_renamed_position(k): v for k, v in positions.items()}
     explicit_space = "search_space" in data
     space, origins, space_issues = _gather_space(data.pop("search_space", None), file, label,
                                                  positions)
@@ -206,6 +221,14 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> LoadedEx
     config = base.model_copy(update={"search_space": domains})
     logger.debug("loaded %s with %d search-space parameter(s)", label, len(domains))
     return LoadedExperiment(config, file, label, dict(origins))
+
+
+def _renamed_position(key: tuple[str, ...]) -> tuple[str, ...]:
+    """A YAML line-map key under the current spelling, so errors keep their line numbers."""
+    if len(key) >= 2 and key[0] == "search_space":  # an inline mapping (a list: as written)
+        return (key[0], RENAMED_KEYS.get(key[1], key[1]), *key[2:])
+    dotted = ".".join(key)
+    return tuple(RENAMED_KEYS[dotted].split(".")) if dotted in RENAMED_KEYS else key
 
 
 def _relabel(issue: ConfigIssue, override_sources: dict[tuple[str, ...], str]) -> ConfigIssue:

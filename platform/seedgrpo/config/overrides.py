@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel
 
 from seedgrpo.config.errors import ConfigError, ConfigIssue, suggest
+from seedgrpo.config.renamed_keys import renamed_path
 from seedgrpo.config.schema import ExperimentConfig
 from seedgrpo.config.yaml_io import YamlLimitError, parse_yaml_value
 
@@ -100,6 +101,7 @@ def parse_overrides(items: Sequence[str]) -> list[Override]:
         if not sep or not key:
             issues.append(ConfigIssue(f"--set {text}", "", _USAGE))
             continue
+        key = renamed_path(key)  # an old spelling still works, with a warning
         if key in first_by_key:
             issues.append(ConfigIssue(f"--set {text}", key, f"is also set by --set "
                                       f"{first_by_key[key]}; give each key once"))

@@ -13,6 +13,11 @@ actor validates the trial's config, and so imports the plug-ins, in its own proc
 multi-node cluster the directory must exist on every node (a shared file system), or the
 module must be installed there.
 
+The other algorithm choices (``algorithm.estimator``, ``clustering``, ``baseline``,
+``loss_aggregation``, ``algorithm.gcpo.measure``) are checked against their registries the same
+way, so each name is written once, where its function is registered; no plug-in API is
+advertised for them.
+
 Nothing heavy is imported at module level: the registries load on the first check of a name,
 so ``import seedgrpo.config`` stays cheap.
 """
@@ -29,8 +34,8 @@ from typing import Any
 
 from seedgrpo.config.errors import short_repr, suggest
 
-__all__ = ["PLUGIN_KINDS", "check_registered", "import_plugins", "plugin_dirs",
-           "ray_runtime_env", "registered_names"]
+__all__ = ["CHOICE_KINDS", "PLUGIN_KINDS", "builtin_names", "check_registered",
+           "import_plugins", "ray_runtime_env", "registered_names"]
 
 # kind -> (module holding the registry, its name, the config field it feeds)
 PLUGIN_KINDS: dict[str, tuple[str, str, str]] = {
@@ -39,15 +44,41 @@ PLUGIN_KINDS: dict[str, tuple[str, str, str]] = {
     "modulation": ("seedgrpo.algorithms.modulation", "MODULATIONS", "algorithm.modulation"),
     "reward": ("seedgrpo.rewards.registry", "REWARDS", "algorithm.reward"),
 }
+# the same for choices plug-ins are not meant to extend
+CHOICE_KINDS: dict[str, tuple[str, str, str]] = {
+    "estimator": ("seedgrpo.algorithms.entropy", "SE_ESTIMATORS", "algorithm.estimator"),
+    "clustering": ("seedgrpo.algorithms.clustering", "CLUSTERINGS", "algorithm.clustering"),
+    "baseline": ("seedgrpo.algorithms.advantages", "BASELINES", "algorithm.baseline"),
+    # this registry's module imports torch: a config that keeps the default never loads it
+    "loss_aggregation": ("seedgrpo.algorithms.losses", "LOSS_AGGREGATIONS",
+                         "algorithm.loss_aggregation"),
+    "measure": ("seedgrpo.algorithms.geometry", "GEOMETRY_MEASURES", "algorithm.gcpo.measure"),
+}
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _added_dirs: list[str] = []  # directories this process put on sys.path for a plug-in
 
 
+def _registry(kind: str) -> Any:
+    module, attr, _ = PLUGIN_KINDS.get(kind) or CHOICE_KINDS[kind]
+    return getattr(importlib.import_module(module), attr)
+
+
 def registered_names(kind: str) -> tuple[str, ...]:
-    """Names registered for ``kind`` (``uncertainty``, ``modulation`` or ``reward``), built-ins
+    """Names registered for ``kind`` (a key of ``PLUGIN_KINDS`` or ``CHOICE_KINDS``), built-ins
     first, then the plug-ins' in import order."""
-    module, attr, _ = PLUGIN_KINDS[kind]
-    return getattr(importlib.import_module(module), attr).names()
+    return _registry(kind).names()
+
+
+def builtin_names(kind: str) -> tuple[str, ...]:
+    """The names the package itself registers for ``kind`` (what docs/CONFIG.md lists): a
+    plug-in's, or a test's, are left out, so the reference does not depend on the process."""
+    registry = _registry(kind)
+
+    def owner(name: str) -> str:
+        entry = registry.get(name)
+        return str(getattr(getattr(entry, "fn", entry), "__module__", ""))
+
+    return tuple(n for n in registry.names() if owner(n).startswith("seedgrpo."))
 
 
 def _one_of(names: Sequence[str]) -> str:
@@ -61,14 +92,10 @@ def check_registered(kind: str, value: str) -> str:
     names = registered_names(kind)
     if value in names:
         return value
+    more = "; a plug-in module listed in plugins: can register more" if kind in PLUGIN_KINDS \
+        else ""
     raise ValueError(f"= {short_repr(value)} is not one of {_one_of(names)}"
-                     f"{suggest(value, names)}; a plug-in module listed in plugins: can "
-                     "register more")
-
-
-def plugin_dirs() -> list[str]:
-    """Directories this process added to ``sys.path`` to import a plug-in."""
-    return list(_added_dirs)
+                     f"{suggest(value, names)}{more}")
 
 
 def _add_search_dirs(dirs: Iterable[str | Path]) -> None:

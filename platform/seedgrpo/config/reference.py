@@ -16,6 +16,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from seedgrpo.config.overrides import strip_optional
+from seedgrpo.config.plugins import PLUGIN_KINDS, builtin_names
 from seedgrpo.config.schema import MLFLOW_URI_ENV, OUTPUT_DIR_ENV, ExperimentConfig
 
 __all__ = ["render_reference"]
@@ -40,6 +41,17 @@ def _type_name(annotation: Any) -> str:
     else:
         text = getattr(inner, "__name__", str(inner))
     return f"{text} or null" if optional else text
+
+
+def _field_type(field: FieldInfo) -> str:
+    """The type column; a string checked against a registry lists the package's own names
+    (and says when plug-ins may add more)."""
+    extra = field.json_schema_extra
+    kind = extra.get("registry") if isinstance(extra, dict) else None
+    if kind is None:
+        return _type_name(field.annotation)
+    text = " \\| ".join(f"`{name}`" for name in builtin_names(str(kind)))
+    return f"{text} \\| a plug-in's name" if kind in PLUGIN_KINDS else text
 
 
 def _default(field: FieldInfo, value: Any) -> str:
@@ -80,7 +92,7 @@ def _section(model: type[BaseModel], instance: BaseModel, prefix: str, out: list
         if bounds:
             description += f" ({bounds})"
         default = _default(field, getattr(instance, name, field.default))
-        rows.append(f"| `{path}` | {_type_name(field.annotation)} | {default} | "
+        rows.append(f"| `{path}` | {_field_type(field)} | {default} | "
                     f"{description} |")
     if rows:
         out += ["| key | type | default | meaning |", "|---|---|---|---|", *rows, ""]

@@ -2,8 +2,9 @@
 
 Bundle 0 is the trial driver (Tune runs the function trainable there), then the scorer, the
 rollout workers and the learner ranks, in that order; actors receive bundle indices and never
-build placement groups of their own (STYLE.md rule 10). A trial's config decides its bundles, so
-a sweep over rollout.num_workers or learner.num_ranks reserves what each trial really needs.
+build placement groups of their own (docs/ARCHITECTURE.md, "Conventions"). A trial's
+config decides its bundles, so a sweep over rollout.num_workers or learner.num_ranks reserves
+what each trial really needs.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 
 from seedgrpo.config.schema import ExperimentConfig, ResourceSpec
 
-__all__ = ["Bundle", "trial_bundles", "total_resources", "describe_resources", "actor_threads"]
+__all__ = ["Bundle", "trial_bundles", "total_resources", "describe_resources", "actor_threads",
+           "resolve_learner_backend"]
 
 
 @dataclass(frozen=True)
@@ -92,3 +94,21 @@ def actor_threads(cfg: ExperimentConfig, role: str, *, alone: bool = False) -> i
     else:
         share = getattr(cfg.resources, role).cpus
     return max(1, math.floor(share + 1e-9))
+
+
+def resolve_learner_backend(setting: str, *, has_gpu: bool) -> str:
+    """The torch.distributed backend of the learner ranks for ``learner.backend``: ``auto`` is
+    nccl when a rank has a GPU, else gloo; any other setting is taken as it is.
+
+    One rule for the two places that need it: a learner rank (``has_gpu``: does it see CUDA)
+    and the driver deciding whether two trials can share their actors (``has_gpu``: does the
+    config give each rank a GPU).
+
+    >>> [resolve_learner_backend("auto", has_gpu=gpu) for gpu in (False, True)]
+    ['gloo', 'nccl']
+    >>> resolve_learner_backend("gloo", has_gpu=True)
+    'gloo'
+    """
+    if setting != "auto":
+        return setting
+    return "nccl" if has_gpu else "gloo"

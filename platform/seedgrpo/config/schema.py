@@ -1,6 +1,6 @@
 """The experiment file: one run's sections plus resources, tracking, search space and Tune.
 
-An experiment file says everything about a sweep (ARCHITECTURE.md, "Conventions"). The search
+An experiment file says everything about a sweep (docs/ARCHITECTURE.md, "Conventions"). The search
 space is stored resolved (files read, inline mappings merged) as ``dotted.path -> Domain``;
 ``seedgrpo.config.loading`` builds it and ``seedgrpo.config.search_space`` checks it against
 this schema and expands it into trials.
@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from seedgrpo.config.errors import short_repr
+from seedgrpo.config.renamed_keys import rename_keys
 from seedgrpo.config.sections import (
     AlgorithmConfig,
     DataConfig,
@@ -165,7 +166,8 @@ class ResourceSpec(Section):
 
 
 class ResourcesConfig(Section):
-    """Per-actor reservations; one trial reserves them all as one placement group."""
+    """What a trial's actors reserve (all as one placement group) and how long the trial waits
+    on them."""
 
     driver: ResourceSpec = Field(
         default_factory=lambda: ResourceSpec(cpus=0.25),
@@ -191,6 +193,13 @@ class ResourcesConfig(Section):
         "between the learner ranks; the autoscaler adds one whole node per pending trial), "
         "so a trial larger than every node type never starts. SPREAD: over as many nodes as "
         "possible.",
+    )
+    call_timeout_s: float = Field(
+        600.0,
+        gt=0.0,
+        description="Every wait on a trial's actors (placement, generation, scoring, a learner "
+        "step, evaluation, a weight sync) longer than this many seconds fails the trial "
+        "(formerly learner.timeout_s).",
     )
 
 
@@ -344,7 +353,8 @@ class ExperimentConfig(Section):
         default_factory=DiagnosticsConfig, description="Extra measurements (off by default)."
     )
     resources: ResourcesConfig = Field(
-        default_factory=ResourcesConfig, description="What each actor of a trial reserves."
+        default_factory=ResourcesConfig,
+        description="What each actor of a trial reserves, and how long the trial waits on them."
     )
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="MLflow.")
     tune: TuneConfig = Field(default_factory=TuneConfig, description="The sweep.")
@@ -353,6 +363,14 @@ class ExperimentConfig(Section):
         description="Dotted config path -> {grid | choice | uniform | loguniform | randint: ...}; "
         "in a file, a mapping, a path to a file in search_spaces/, or a list of both.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        """Old key spellings load everywhere a config is read, not only from experiment files:
+        a checkpoint's or a sweep's saved config may predate a rename
+        (``seedgrpo.config.renamed_keys``)."""
+        return rename_keys(data) if isinstance(data, dict) else data
 
     @model_validator(mode="before")
     @classmethod

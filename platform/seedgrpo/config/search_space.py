@@ -41,7 +41,7 @@ __all__ = ["ParamOrigin", "Trial", "check_search_space", "expand_trials", "set_d
 _NOT_SWEEPABLE = ("tune", "tracking", "search_space")
 MAX_TRIALS = 10_000  # far beyond any sweep a cluster finishes; stops a typo from hanging the CLI
 _SHORT_NAMES = {"algorithm.alpha": "a", "algorithm.group_size": "G", "train.seed": "s",
-                "algorithm.gamma": "g", "train.lr": "lr", "algorithm.kl_coef": "kl"}
+                "algorithm.focal_gamma": "g", "train.lr": "lr", "algorithm.kl_coef": "kl"}
 _NAME_ORDER = ("model.name", "algorithm.uncertainty", "algorithm.modulation", "algorithm.alpha",
                "algorithm.group_size")
 _BARE_VALUES = ("algorithm.modulation", "algorithm.uncertainty", "algorithm.estimator",

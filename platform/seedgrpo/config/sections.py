@@ -1,11 +1,12 @@
 """Config sections of one training run: model, data, algorithm, train, rollout, learner, eval.
 
 Every field is documented once, in its ``Field(description=...)``: docs/CONFIG.md and the CLI's
-error messages are generated from these models. Choices are ``Literal`` so that a typo fails at
-load time with the allowed values, never at step 1; the algorithm ``Literal``s are tested equal
-to the registries in ``seedgrpo.algorithms``. The three names plug-ins extend
-(``algorithm.uncertainty``, ``modulation``, ``reward``) are strings checked against their
-registries instead (``seedgrpo.config.plugins``).
+error messages are generated from these models. Choices are checked at load time, so that a
+typo fails with the allowed values, never at step 1: fixed ones are ``Literal``; the algorithm
+choices (``algorithm.uncertainty``, ``modulation``, ``reward``, which plug-ins extend, and
+``estimator``, ``clustering``, ``baseline``, ``loss_aggregation``, ``gcpo.measure``) are strings
+checked against their registries in ``seedgrpo.algorithms`` and ``seedgrpo.rewards``
+(``seedgrpo.config.plugins``), so each name is written once, where its function is registered.
 """
 
 from __future__ import annotations
@@ -53,6 +54,32 @@ _REVISION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]{0,127}$")
 # time: far beyond any real run, low enough that a typo cannot hang the CLI
 MAX_GROUP_SIZE = 1024
 MAX_ACTORS = 1024
+
+
+def _registry(kind: str) -> dict[str, str]:
+    """``Field`` metadata tying a string field to a registry (``seedgrpo.config.plugins``):
+    the validator checks values against it and docs/CONFIG.md lists its names."""
+    return {"registry": kind}
+
+
+def _registered(model: type[BaseModel], field: str, value: str) -> str:
+    """``value`` when the field's registry holds it; else a one-line ValueError listing the
+    registered names.
+
+    The field's default is accepted without a look-up, as pydantic accepts an unset default
+    (a test checks every default is registered): a config that keeps the default never imports
+    the registry's module, and ``loss_aggregation``'s imports torch.
+    """
+    info = model.model_fields[field]
+    if value == info.default:
+        return value
+    from seedgrpo.config.plugins import check_registered  # loads the registries lazily
+
+    extra = info.json_schema_extra
+    if not isinstance(extra, dict) or "registry" not in extra:
+        raise TypeError(f"{model.__name__}.{field} names no registry (Field(json_schema_extra="
+                        "_registry(...)))")
+    return check_registered(str(extra["registry"]), value)
 
 
 class Section(BaseModel):
@@ -150,7 +177,8 @@ class DataConfig(Section):
     source: Literal["synthetic", "jsonl", "hf"] = Field(
         "synthetic",
         description="Training prompts: a seeded arithmetic task needing no files, a JSON Lines "
-        "file (the format of the benchmark files in shared/data), or an HF dataset (hub id).",
+        "file (one object per line with id, problem, answer: docs/EVALUATION.md), or an HF "
+        "dataset (hub id).",
     )
     path: str | None = Field(
         None, description="JSON Lines file (source `jsonl`) or hub dataset id (source `hf`)."
@@ -187,8 +215,10 @@ class DataConfig(Section):
 
 
 class GcpoConfig(Section):
-    measure: Literal["cd", "bot"] = Field(
-        "cd", description="Geometry measure: cosine dispersion or barycentric transport. [recon]"
+    measure: str = Field(
+        "cd", json_schema_extra=_registry("measure"),
+        description="Geometry measure: `cd` cosine dispersion or `bot` barycentric transport. "
+        "[recon]",
     )
     embedding: Literal["policy", "encoder", "answer"] = Field(
         "policy",
@@ -206,6 +236,11 @@ class GcpoConfig(Section):
         1.0, ge=0.0, description="Exponent of the calibration (1 - RD_n) ** kappa."
     )
 
+    @field_validator("measure")
+    @classmethod
+    def _registered_name(cls, value: str, info: ValidationInfo) -> str:
+        return _registered(cls, str(info.field_name), value)
+
     @model_validator(mode="after")
     def _encoder_when_needed(self) -> GcpoConfig:
         if self.embedding != "policy" and not self.encoder:
@@ -218,6 +253,7 @@ class GcpoConfig(Section):
 class AlgorithmConfig(Section):
     uncertainty: str = Field(
         "semantic_entropy",
+        json_schema_extra=_registry("uncertainty"),
         description="What the modulation reads (an uncertainty source): `semantic_entropy` "
         "SEED-GRPO's semantic entropy (x = alpha * SE / ln G) or `gcpo` GCPO's calibrated "
         "geometric uncertainty (x = alpha * U) [recon]; or a name a plug-in registers "
@@ -225,12 +261,15 @@ class AlgorithmConfig(Section):
     )
     modulation: str = Field(
         "linear",
+        json_schema_extra=_registry("modulation"),
         description="f in A_hat = A * f(x): `none` is plain Dr. GRPO/GRPO; `linear` max(0, 1 - x), "
-        "`exp` exp(-x), `focal` max(0, 1 - x)^gamma (reconstructions of the paper's named forms); "
-        "`inverse` 1 / (1 + x) (the released code); or a name a plug-in registers (`plugins:`).",
+        "`exp` exp(-x), `focal` max(0, 1 - x)^focal_gamma (reconstructions of the paper's "
+        "named forms); `inverse` 1 / (1 + x) (the released code); or a name a plug-in "
+        "registers (`plugins:`).",
     )
     reward: str = Field(
         "math",
+        json_schema_extra=_registry("reward"),
         description="Reward function: `math` 1 when the last boxed answer equals the gold "
         "answer under math-verify (the paper); or a name a plug-in registers (`plugins:`).",
     )
@@ -240,21 +279,26 @@ class AlgorithmConfig(Section):
         description="Scale of the uncertainty in f. Paper: 0.01-0.03, which moves f by under 4 %; "
         "sweeps should reach about 1 to see an effect.",
     )
-    gamma: float = Field(2.0, gt=0.0, description="Exponent of the `focal` modulation.")
+    focal_gamma: float = Field(
+        2.0, gt=0.0, description="Exponent of the `focal` modulation, max(0, 1 - x)^focal_gamma "
+        "(not a discount factor; formerly algorithm.gamma)."
+    )
     group_size: int = Field(
         8, ge=2, le=MAX_GROUP_SIZE,
         description="G, responses sampled per prompt. Paper: 8 (best 16).",
     )
-    estimator: Literal["rao", "kuhn_mc", "discrete"] = Field(
+    estimator: str = Field(
         "rao",
+        json_schema_extra=_registry("estimator"),
         description="Semantic-entropy estimator: `rao` -sum p ln p with softmax cluster masses "
         "(range [0, ln G]); `kuhn_mc` the paper's printed -(1/K) sum ln p; `discrete` cluster "
         "frequencies, no log-probs needed.",
     )
-    clustering: Literal["exact", "math_verify"] = Field(
+    clustering: str = Field(
         "math_verify",
-        description="Answer clustering: whitespace-free string equality (the paper) or "
-        "math-verify equivalence (1/2, 0.5 and \\frac{1}{2} merge).",
+        json_schema_extra=_registry("clustering"),
+        description="Answer clustering: `exact` whitespace-free string equality (the paper) or "
+        "`math_verify` equivalence (1/2, 0.5 and \\frac{1}{2} merge).",
     )
     clustering_budget_s: float = Field(
         5.0,
@@ -266,13 +310,15 @@ class AlgorithmConfig(Section):
     logprob_normalization: Literal["mean", "sum"] = Field(
         "mean", description="Response log-likelihood for SE: mean token log-prob (default) or sum."
     )
-    baseline: Literal["dr_grpo", "grpo"] = Field(
+    baseline: str = Field(
         "dr_grpo",
+        json_schema_extra=_registry("baseline"),
         description="Advantage: `dr_grpo` r - mean(r) (the paper's base); `grpo` also divides "
         "by std(r) + 1e-6 (sample std, as TRL and verl).",
     )
-    loss_aggregation: Literal["dr_grpo", "token_mean", "seq_mean_token_mean"] = Field(
+    loss_aggregation: str = Field(
         "dr_grpo",
+        json_schema_extra=_registry("loss_aggregation"),
         description="Loss reduction: `dr_grpo` token sum / max_new_tokens, mean over responses "
         "(paper); `token_mean` (DAPO); `seq_mean_token_mean` (original GRPO).",
     )
@@ -289,13 +335,12 @@ class AlgorithmConfig(Section):
         default_factory=GcpoConfig, description="GCPO settings (used when uncertainty is `gcpo`)."
     )
 
-    @field_validator("uncertainty", "modulation", "reward")
+    @field_validator("uncertainty", "modulation", "reward", "estimator", "clustering",
+                     "baseline", "loss_aggregation")
     @classmethod
     def _registered_name(cls, value: str, info: ValidationInfo) -> str:
-        """Checked against the registries, which plug-ins extend: not a fixed ``Literal``."""
-        from seedgrpo.config.plugins import check_registered  # loads the registries lazily
-
-        return check_registered(str(info.field_name), value)
+        """Checked against the registries (which plug-ins may extend): not a fixed ``Literal``."""
+        return _registered(cls, str(info.field_name), value)
 
 
 class TrainConfig(Section):
@@ -423,11 +468,6 @@ class LearnerConfig(Section):
     backend: Literal["auto", "gloo", "nccl"] = Field(
         "auto", description="torch.distributed backend; `auto` = nccl with GPUs, else gloo."
     )
-    timeout_s: float = Field(
-        600.0,
-        gt=0.0,
-        description="A rank that does not answer within this many seconds fails the run.",
-    )
 
 
 class DiagnosticsConfig(Section):
@@ -453,7 +493,8 @@ class BenchmarkSourceConfig(Section):
     """Where one benchmark's rows come from, when not the data directory's standard file."""
 
     path: str | None = Field(
-        None, description="JSON Lines file in the format of shared/data (id, problem, answer)."
+        None, description="JSON Lines file, one object per line with id, problem, answer "
+        "(docs/EVALUATION.md)."
     )
     hub_id: str | None = Field(
         None, description="HF dataset id (or a local dataset directory); needs `datasets` and, "

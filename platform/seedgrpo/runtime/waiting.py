@@ -25,7 +25,7 @@ def wait_for(refs: list[Any], phase: str, *, timeout_s: float, step: int | None 
         return ray.get(refs, timeout=timeout_s)
     except ray.exceptions.GetTimeoutError as err:
         raise TrialError(f"{phase}{where} did not finish within {timeout_s:.0f} s "
-                         "(learner.timeout_s)") from err
+                         "(resources.call_timeout_s)") from err
     except ray.exceptions.OutOfMemoryError as err:
         raise TrialError(f"{phase}{where}: a worker was killed for lack of memory; lower "
                          "rollout.gpu_memory_utilization, train.micro_batch_size or the batch "
