@@ -1,8 +1,9 @@
 """A Ray cluster that autoscales on one machine: Ray's fake multi-node provider, started safely.
 
 ``ray.cluster_utils.AutoscalingCluster`` does this too, but its start and shutdown run
-``ray stop --force``, which kills every Ray process of the user on the machine (STACK_NOTES.md),
-and the PyPI wheel lacks the base config it reads. Here the config is written in full, the head
+``ray stop --force``, which kills every Ray process of the user on the machine
+(docs/PLATFORM_NOTES.md, "Ray on a shared machine"), and the PyPI wheel lacks the base config it
+reads. Here the config is written in full, the head
 runs as ``ray start --head --block`` in a session of its own with its own temp directory, and
 stopping kills only that session's processes (the head, the autoscaler, the fake worker nodes
 it launched and their workers), by id.
@@ -27,11 +28,10 @@ RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 _STATUS_SCRIPT = """
 import json, sys, ray
 ray.init(address=sys.argv[1], logging_level="ERROR", log_to_driver=False)
-from ray.experimental.internal_kv import _internal_kv_get
+from seedgrpo._compat import ray_autoscaling_status
 nodes = [{"id": n["NodeID"], "alive": n["Alive"], "resources": n["Resources"]}
          for n in ray.nodes()]
-print(json.dumps({"nodes": nodes,
-                  "autoscaler": bool(_internal_kv_get("__autoscaling_status"))}))
+print(json.dumps({"nodes": nodes, "autoscaler": bool(ray_autoscaling_status())}))
 """
 
 

@@ -204,11 +204,10 @@ search_space:
 def _monitor_reported() -> bool:
     """Until the head's monitor has reported once, a sweep cannot tell a plain Ray from an
     autoscaling one, and takes the safe side (autoscaling): wait for that first report."""
-    from ray.experimental.internal_kv import _internal_kv_get
-
+    from seedgrpo._compat import ray_autoscaling_status
     from seedgrpo.sweep.cluster import readonly_autoscaler
 
-    status = _internal_kv_get("__autoscaling_status")
+    status = ray_autoscaling_status()
     return bool(status) and readonly_autoscaler(json.loads(status))
 
 

@@ -11,6 +11,7 @@ import pytest
 from seedgrpo.config.sections import DataConfig, ModelConfig, SyntheticDataConfig
 from seedgrpo.data import (
     DataError,
+    GoldAnswer,
     Problem,
     PromptSampler,
     build_pools,
@@ -86,7 +87,21 @@ def test_jsonl_custom_fields(tmp_path: Path) -> None:
     path = tmp_path / "q.jsonl"
     path.write_text('{"question": "2+2?", "final": 4}\n')
     (row,) = load_jsonl_problems(path, problem_field="question", answer_field="final")
-    assert row == Problem("q-1", "2+2?", "4", None)
+    assert row == Problem("q-1", "2+2?", GoldAnswer("4"), None)
+
+
+def test_jsonl_rows_keep_every_gold_field_benchmarks_read(tmp_path: Path) -> None:
+    """Training rows and benchmark rows go through one converter: accepted alternatives, a
+    unit and a tolerance survive into the problem (a held-out row is graded with them)."""
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"problem": "x?", "answer": "2", "answers": ["2", "two"], "unit": "m", '
+                    '"error": 0.5}\n{"problem": "y?", "answer": "3", "error": -1}\n')
+    with pytest.raises(DataError, match=r"q.jsonl:2: field 'error' is -1; it must be >= 0"):
+        load_jsonl_problems(path)
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    (row,) = load_jsonl_problems(path)
+    assert row.gold == GoldAnswer("2", ("two",), "m", 0.5)
+    assert row.answer == "2"
 
 
 def test_pools_are_disjoint_and_fixed_by_seed() -> None:
@@ -135,8 +150,9 @@ def tiny_tokenizer(tmp_path_factory):
 
 
 def test_templates(tiny_tokenizer) -> None:
-    problem = Problem("p", "Compute 2 + 3.", "5")
-    shot = Problem("s", "Compute 1 + 1.", "2", "1 + 1 = 2. The answer is \\boxed{2}.")
+    problem = Problem("p", "Compute 2 + 3.", GoldAnswer("5"))
+    shot = Problem("s", "Compute 1 + 1.", GoldAnswer("2"),
+                   "1 + 1 = 2. The answer is \\boxed{2}.")
     qwen = render_prompt(problem, "qwen_math", tiny_tokenizer, [shot])
     assert qwen == ("<|system|>\nPlease reason step by step, and put your final answer within "
                     "\\boxed{}.<|end|>\n<|user|>\nCompute 1 + 1.<|end|>\n<|assistant|>\n"

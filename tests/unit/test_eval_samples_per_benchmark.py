@@ -14,14 +14,15 @@ from pathlib import Path
 import pytest
 
 from seedgrpo.config.sections import EvalConfig
-from seedgrpo.evaluation import Benchmark, EvalProblem, GoldAnswer, Grader
+from seedgrpo.data import GoldAnswer, Problem
+from seedgrpo.evaluation import Benchmark, Grader
 from seedgrpo.evaluation.runner import PreparedBenchmark, eval_sampling, run_evaluation
 from seedgrpo.evaluation.summary import grade_groups
 from seedgrpo.rollout.types import Completion, SamplingSettings
 
 
 def _benchmark(name: str, n: int) -> PreparedBenchmark:
-    problems = [EvalProblem(f"{name}-{i}", f"{i}+0", GoldAnswer(str(i))) for i in range(n)]
+    problems = [Problem(f"{name}-{i}", f"{i}+0", GoldAnswer(str(i))) for i in range(n)]
     return PreparedBenchmark(Benchmark(name, "integer", problems, "test"),
                              [[i] for i in range(n)])
 
@@ -40,7 +41,7 @@ def test_a_benchmark_gets_its_own_k_and_the_average_stays_per_benchmark(
 
     graders: dict[str, Grader] = {}
 
-    def grade(rule: str, problems: list[EvalProblem], texts: list[list[str]]):  # noqa: ANN202
+    def grade(rule: str, problems: list[Problem], texts: list[list[str]]):  # noqa: ANN202
         graders.setdefault(rule, Grader(rule, verifier=strict_verifier))
         return grade_groups(graders[rule], problems, texts)
 

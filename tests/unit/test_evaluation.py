@@ -8,16 +8,16 @@ from math import comb
 import pytest
 
 from seedgrpo.config.sections import GRADINGS, BenchmarkSourceConfig, EvalConfig
+from seedgrpo.data import GoldAnswer, Problem
 from seedgrpo.evaluation import (
     BENCHMARK_SPECS,
     GRADING_RULES,
+    PAPER_RESULTS,
     BenchmarkNotFound,
-    GoldAnswer,
     Grader,
     avg_at_k,
     load_benchmark,
     maj_at_k,
-    paper_reference_lines,
     pass_at_k,
 )
 from seedgrpo.evaluation.summary import average_metrics, benchmark_metrics, grade_groups
@@ -112,8 +112,7 @@ def test_metrics_of_a_benchmark_and_the_average(graders):
     def c(text, n=5, truncated=False):
         return Completion(list(range(n)), text, [0.0] * n, truncated)
 
-    from seedgrpo.evaluation import EvalProblem
-    problems = [EvalProblem("a", "1+1", GoldAnswer("2")), EvalProblem("b", "2+2", GoldAnswer("4"))]
+    problems = [Problem("a", "1+1", GoldAnswer("2")), Problem("b", "2+2", GoldAnswer("4"))]
     groups = [[c("\\boxed{2}"), c("\\boxed{3}", 7, True)], [c("\\boxed{5}"), c("\\boxed{5}")]]
     graded = grade_groups(graders["math"], problems, [[x.text for x in g] for g in groups])
     m = benchmark_metrics("toy", groups, graded)
@@ -129,11 +128,10 @@ def test_metrics_of_a_benchmark_and_the_average(graders):
                    "eval/avg/pass_at_2": 0.75, "eval/avg/maj_at_2": 0.75}
 
 
-def test_paper_reference_lines():
-    lines = paper_reference_lines("eval/math500/pass_at_1", model="7B")
-    assert lines["Dr. GRPO 7B"] == pytest.approx(0.80)
-    with pytest.raises(ValueError, match="reports no"):
-        paper_reference_lines("eval/gsm8k/pass_at_1")
+def test_paper_rows_read_as_fractions_under_our_metric_names():
+    row = next(r for r in PAPER_RESULTS if r.run == "Dr. GRPO 7B")
+    assert row.as_metrics()["eval/math500/pass_at_1"] == pytest.approx(0.80)
+    assert row.as_metrics()["eval/avg/pass_at_1"] == pytest.approx(0.514)
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -174,7 +172,7 @@ def test_custom_jsonl_benchmark(tmp_path, graders):
     path.write_text(json.dumps({"q": "1+1?", "a": 2, "answers": ["2", "two"]}) + "\n")
     bench = load_benchmark("mine", custom={"mine": src})
     assert bench.problems[0].gold == GoldAnswer("2", ("two",))
-    assert bench.problems[0].id == "mine-0"
+    assert bench.problems[0].id == "mine-1"  # no id field: <benchmark>-<line>
 
 
 def test_hf_dataset_benchmark_from_a_local_dataset_dir(tmp_path):

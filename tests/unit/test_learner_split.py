@@ -43,7 +43,7 @@ def test_train_samples_carry_truncation_and_loss_counts_drop_it() -> None:
 
 
 def _stats(**over: float) -> dict[str, float]:
-    base = {"loss": 0.5, "pg_loss": 0.5, "clip_frac": 3.0, "kl": 0.0,
+    base = {"loss": 0.5, "clip_frac": 3.0, "kl": 0.0,
             "rollout_logprob_diff": 2.0, "entropy": 8.0, "token_updates": 20.0, "tokens": 10.0,
             "optimizer_steps": 4.0, "grad_norm": 1.5, "lr": 1e-6}
     return {**base, **over}

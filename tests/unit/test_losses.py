@@ -35,7 +35,6 @@ def test_ppo_clip_single_token(ratio, advantage, kwargs, loss, clipped) -> None:
     value, stats = _one_token(ratio, advantage, **kwargs)
     assert float(value) == pytest.approx(loss, abs=1e-6)
     assert stats["clip_frac"] == clipped
-    assert stats["ratio_mean"] == pytest.approx(ratio, abs=1e-6)
 
 
 def test_k3_kl_value() -> None:

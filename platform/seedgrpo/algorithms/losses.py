@@ -1,4 +1,6 @@
-"""PPO-clip policy loss with the three aggregations the papers disagree on (ALGORITHMS.md 2.6).
+"""PPO-clip policy loss with the three aggregations the papers disagree on.
+
+docs/ALGORITHMS.md section 2, step 6.
 
 Shapes: B responses (= P prompts x G samples), T response tokens (padded). ``response_mask`` is
 a float {0, 1} tensor (B, T), 1 on real response tokens and 0 on padding and after EOS; it is
@@ -125,11 +127,8 @@ def k3_kl(logprobs: Tensor, ref_logprobs: Tensor) -> Tensor:
 class PolicyLossStats(TypedDict):
     """Diagnostics of one loss call, plain floats (logged as ``train/clip_frac``, ``train/kl``)."""
 
-    pg_loss: float  # the aggregated clipped policy-gradient term alone
     clip_frac: float  # fraction of valid tokens whose clipped term was the active one
     kl: float  # mean k3 KL to the reference over valid tokens; 0 without a reference
-    ratio_mean: float  # mean pi_theta / pi_old over valid tokens
-    approx_kl_old: float  # mean (old - new) log-prob: how far the policy moved this epoch
 
 
 def policy_loss(
@@ -208,16 +207,12 @@ def policy_loss(
         if kl_coef > 0.0:
             per_token = per_token + kl_coef * kl_per_token
 
-    norms = dict(num_tokens=num_tokens, num_responses=num_responses,
-                 max_response_len=max_response_len)
-    loss = aggregate_loss(per_token, mask, aggregation, **norms)
+    loss = aggregate_loss(per_token, mask, aggregation, num_tokens=num_tokens,
+                          num_responses=num_responses, max_response_len=max_response_len)
     with torch.no_grad():
         valid = mask.sum().clamp(min=1.0)
         stats: PolicyLossStats = {
-            "pg_loss": float(aggregate_loss(pg_per_token, mask, aggregation, **norms)),
             "clip_frac": float(((clipped < unclipped).to(mask.dtype) * mask).sum() / valid),
             "kl": 0.0 if kl_per_token is None else float((kl_per_token * mask).sum() / valid),
-            "ratio_mean": float((ratio * mask).sum() / valid),
-            "approx_kl_old": float((-log_ratio * mask).sum() / valid),
         }
     return loss, stats

@@ -1,14 +1,15 @@
 """Rows from JSON Lines files and HF datasets (the format of the benchmark files: id, problem,
-answer), as training ``Problem``s or as raw dicts for the evaluation loaders."""
+answer), and the one converter from a row to a ``Problem`` (training data and benchmarks)."""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from seedgrpo.data.problems import Problem
+from seedgrpo.data.problems import GoldAnswer, Problem
 
 __all__ = ["DataError", "read_jsonl_rows", "read_hub_rows", "rows_to_problems",
            "load_jsonl_problems"]
@@ -76,23 +77,62 @@ def _line_or_index(location: str, index: int) -> str:
     return tail if tail.isdigit() else str(index)
 
 
+def _tolerance(value: Any, location: str) -> float | None:
+    """A row's ``error`` field: an absolute numeric tolerance, or None."""
+    if value is None:
+        return None
+    try:
+        tol = float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"{location}: field 'error' is {value!r}; it must be a number (an "
+                        "absolute tolerance) or null") from None
+    if not math.isfinite(tol) or tol < 0:
+        raise DataError(f"{location}: field 'error' is {value!r}; it must be >= 0")
+    return tol
+
+
+def _row_to_problem(location: str, row: dict[str, Any], index: int, *, problem_field: str,
+                    answer_field: str, solution_field: str, default_id: str) -> Problem:
+    answer = str(row[answer_field]).strip()
+    if not answer:
+        raise DataError(f"{location}: field '{answer_field}' is empty; every row needs a gold "
+                        "answer")
+    others = row.get("answers")
+    alternatives = tuple(str(a).strip() for a in others if str(a).strip() and
+                         str(a).strip() != answer) if isinstance(others, list) else ()
+    unit = row.get("unit")
+    gold = GoldAnswer(answer, alternatives, unit if isinstance(unit, str) and unit else None,
+                      _tolerance(row.get("error"), location))
+    solution = row.get(solution_field)
+    return Problem(
+        id=str(row.get("id", f"{default_id}-{_line_or_index(location, index)}")),
+        problem=str(row[problem_field]),
+        gold=gold,
+        solution=solution if isinstance(solution, str) else None,
+    )
+
+
 def rows_to_problems(rows: Iterator[tuple[str, dict[str, Any]]], *, problem_field: str,
                      answer_field: str, solution_field: str = "solution",
                      default_id: str = "row") -> list[Problem]:
-    """Training problems from rows; an empty answer is an error naming the row."""
-    problems: list[Problem] = []
-    for index, (location, row) in enumerate(rows):
-        answer = str(row[answer_field]).strip()
-        if not answer:
-            raise DataError(f"{location}: field '{answer_field}' is empty")
-        solution = row.get(solution_field)
-        problems.append(Problem(
-            id=str(row.get("id", f"{default_id}-{_line_or_index(location, index)}")),
-            problem=str(row[problem_field]),
-            answer=answer,
-            solution=solution if isinstance(solution, str) else None,
-        ))
-    return problems
+    """Every row as a ``Problem``: the one converter, for training data and benchmarks alike.
+    An empty answer or a bad tolerance is an error naming the row.
+
+    Optional fields, whatever the source: ``solution`` (a worked solution, for few-shot
+    prompts), ``answers`` (a list of other accepted answers), ``unit`` (a unit the answer may
+    carry), ``error`` (an absolute numeric tolerance). Without an ``id`` field the id is
+    ``<default_id>-<line>`` for a file row (it points into the file), else
+    ``<default_id>-<row index>``.
+
+    >>> rows = iter([("f.jsonl:3", {"q": "1+1?", "a": 2, "answers": ["two"]})])
+    >>> (p,) = rows_to_problems(rows, problem_field="q", answer_field="a", default_id="f")
+    >>> p.id, p.gold
+    ('f-3', GoldAnswer(answer='2', alternatives=('two',), unit=None, abs_tol=None))
+    """
+    return [_row_to_problem(location, row, index, problem_field=problem_field,
+                            answer_field=answer_field, solution_field=solution_field,
+                            default_id=default_id)
+            for index, (location, row) in enumerate(rows)]
 
 
 def load_jsonl_problems(path: str | Path, *, problem_field: str = "problem",

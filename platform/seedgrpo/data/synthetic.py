@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from seedgrpo.config.sections import SyntheticDataConfig
-from seedgrpo.data.problems import Problem
+from seedgrpo.data.problems import GoldAnswer, Problem
 
 __all__ = ["generate_arithmetic"]
 
@@ -73,5 +73,6 @@ def generate_arithmetic(cfg: SyntheticDataConfig, *, seed: int) -> list[Problem]
         if text in seen:
             continue
         seen.add(text)
-        problems.append(Problem(f"synthetic-{len(problems)}", text, answer, solution))
+        problems.append(Problem(f"synthetic-{len(problems)}", text, GoldAnswer(answer),
+                                solution))
     return problems

@@ -9,7 +9,8 @@
 
 Few-shot: ``fewshot`` worked examples (problem and solution ending in a boxed answer) go before
 the problem, as earlier user/assistant turns (chat templates) or as text. Small models rarely
-box an answer unprompted (STACK_NOTES, "Reward signal caveat"); a shot shows them the format.
+box an answer unprompted (docs/PLATFORM_NOTES.md, "Reward signal on small models"); a shot
+shows them the format.
 """
 
 from __future__ import annotations

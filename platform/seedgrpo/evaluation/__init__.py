@@ -6,13 +6,12 @@ from seedgrpo.evaluation.benchmarks import (
     Benchmark,
     BenchmarkNotFound,
     BenchmarkSpec,
-    EvalProblem,
     load_benchmark,
     select_subset,
 )
 from seedgrpo.evaluation.estimators import avg_at_k, maj_at_k, majority_correct, pass_at_k
-from seedgrpo.evaluation.grading import GRADING_RULES, GoldAnswer, Grader, Verdict
-from seedgrpo.evaluation.paper import PAPER_RESULTS, paper_reference_lines
+from seedgrpo.evaluation.grading import GRADING_RULES, Grader, Verdict
+from seedgrpo.evaluation.paper import PAPER_RESULTS
 from seedgrpo.evaluation.runner import (
     PreparedBenchmark,
     eval_sampling,
@@ -28,9 +27,8 @@ from seedgrpo.evaluation.summary import (
 
 __all__ = [
     "BENCHMARK_SPECS", "DATA_DIR_ENV", "GRADING_RULES", "PAPER_RESULTS", "Benchmark",
-    "BenchmarkGrader", "BenchmarkNotFound", "BenchmarkSpec", "EvalProblem", "GoldAnswer",
-    "GradedBenchmark",
+    "BenchmarkGrader", "BenchmarkNotFound", "BenchmarkSpec", "GradedBenchmark",
     "Grader", "PreparedBenchmark", "Verdict", "avg_at_k", "benchmark_metrics", "eval_sampling",
-    "grade_groups", "load_benchmark", "maj_at_k", "majority_correct", "paper_reference_lines",
+    "grade_groups", "load_benchmark", "maj_at_k", "majority_correct",
     "pass_at_k", "prepare_benchmark", "run_evaluation", "select_subset",
 ]

@@ -1,18 +1,19 @@
 """The benchmark registry and its loaders: AIME24, AMC23, MATH500, Minerva-Math, OlympiadBench.
 
 A benchmark is read from a data directory (``eval.data_dir``, else ``$SEEDGRPO_DATA_DIR``) that
-holds ``<name>.jsonl`` in the format of the project's ``shared/data`` files (``id``, ``problem``,
-``answer``), or from a JSON Lines file or an HF dataset named in ``eval.custom_benchmarks``. The
-project never ships or requires the data: a missing file is an error that names the benchmark,
+holds ``<name>.jsonl``, JSON Lines with ``id``, ``problem`` and ``answer`` (docs/EVALUATION.md),
+or from a JSON Lines file or an HF dataset named in ``eval.custom_benchmarks``. The project
+never ships or requires the data: a missing file is an error that names the benchmark,
 where it was looked for and how to provide it. It never evaluates on nothing.
 
-Optional row fields are read whatever the benchmark: ``unit`` (a unit the answer may carry),
-``error`` (an absolute numeric tolerance), ``answers`` (a list of other accepted answers).
+Rows become ``seedgrpo.data.Problem``s through the one row converter,
+``seedgrpo.data.jsonl.rows_to_problems``, which also reads the optional fields ``unit`` (a unit
+the answer may carry), ``error`` (an absolute numeric tolerance) and ``answers`` (a list of
+other accepted answers).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import random
 from collections.abc import Iterator
@@ -21,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from seedgrpo.config.sections import BenchmarkSourceConfig
-from seedgrpo.data.jsonl import DataError, read_hub_rows, read_jsonl_rows
-from seedgrpo.evaluation.grading import GRADING_RULES, GoldAnswer
+from seedgrpo.data.jsonl import DataError, read_hub_rows, read_jsonl_rows, rows_to_problems
+from seedgrpo.data.problems import Problem
+from seedgrpo.evaluation.grading import GRADING_RULES
 
-__all__ = ["BENCHMARK_SPECS", "Benchmark", "BenchmarkSpec", "EvalProblem", "BenchmarkNotFound",
+__all__ = ["BENCHMARK_SPECS", "Benchmark", "BenchmarkSpec", "BenchmarkNotFound",
            "DATA_DIR_ENV", "load_benchmark", "select_subset"]
 
 DATA_DIR_ENV = "SEEDGRPO_DATA_DIR"
@@ -60,53 +62,11 @@ class BenchmarkNotFound(DataError):
 
 
 @dataclass(frozen=True)
-class EvalProblem:
-    """One benchmark row: ``problem`` is what the prompt templates read, ``gold`` what grading
-    compares with."""
-
-    id: str
-    problem: str
-    gold: GoldAnswer
-
-    @property
-    def answer(self) -> str:
-        return self.gold.answer
-
-
-@dataclass(frozen=True)
 class Benchmark:
     name: str
     grading: str
-    problems: list[EvalProblem]
+    problems: list[Problem]
     source: str  # the file or dataset the rows came from
-
-
-def _tolerance(value: Any, location: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        tol = float(value)
-    except (TypeError, ValueError):
-        raise DataError(f"{location}: field 'error' is {value!r}; it must be a number (an "
-                        "absolute tolerance) or null") from None
-    if not math.isfinite(tol) or tol < 0:
-        raise DataError(f"{location}: field 'error' is {value!r}; it must be >= 0")
-    return tol
-
-
-def _to_problem(location: str, row: dict[str, Any], index: int, *, name: str,
-                problem_field: str, answer_field: str) -> EvalProblem:
-    answer = str(row[answer_field]).strip()
-    if not answer:
-        raise DataError(f"{location}: field '{answer_field}' is empty; every benchmark row "
-                        "needs a gold answer")
-    others = row.get("answers")
-    alternatives = tuple(str(a).strip() for a in others if str(a).strip() and
-                         str(a).strip() != answer) if isinstance(others, list) else ()
-    unit = row.get("unit")
-    gold = GoldAnswer(answer, alternatives, unit if isinstance(unit, str) and unit else None,
-                      _tolerance(row.get("error"), location))
-    return EvalProblem(str(row.get("id", f"{name}-{index}")), str(row[problem_field]), gold)
 
 
 def _rows(name: str, source: BenchmarkSourceConfig | None, data_dir: str | None
@@ -136,8 +96,8 @@ def _rows(name: str, source: BenchmarkSourceConfig | None, data_dir: str | None
     directory, origin = (data_dir, "eval.data_dir") if data_dir else (
         os.environ.get(DATA_DIR_ENV), f"${DATA_DIR_ENV}")
     how = (f"set eval.data_dir (seedgrpo-eval: --data-dir) or ${DATA_DIR_ENV} to a directory "
-           f"holding {spec.filename} (JSON Lines with id, problem, answer, as in the project's "
-           f"shared/data), or give eval.custom_benchmarks.{name} a path or an HF hub_id")
+           f"holding {spec.filename} (JSON Lines with id, problem, answer; see "
+           f"docs/EVALUATION.md), or give eval.custom_benchmarks.{name} a path or an HF hub_id")
     if not directory:
         raise BenchmarkNotFound(f"benchmark '{name}': no data directory to look in (neither "
                                 f"eval.data_dir nor ${DATA_DIR_ENV} is set); {how}")
@@ -149,14 +109,14 @@ def _rows(name: str, source: BenchmarkSourceConfig | None, data_dir: str | None
         "problem", "answer"
 
 
-def select_subset(problems: list[EvalProblem], limit: int | None, seed: int
-                  ) -> list[EvalProblem]:
+def select_subset(problems: list[Problem], limit: int | None, seed: int) -> list[Problem]:
     """``limit`` problems chosen by ``seed`` (in file order), or all of them.
 
     The same (benchmark, limit, seed) always gives the same problems, so evaluations of one
     sweep's trials, and of a trial before and after training, are on the same subset.
 
-    >>> ps = [EvalProblem(str(i), "", GoldAnswer("1")) for i in range(10)]
+    >>> from seedgrpo.data.problems import GoldAnswer
+    >>> ps = [Problem(str(i), "", GoldAnswer("1")) for i in range(10)]
     >>> [p.id for p in select_subset(ps, 3, seed=0)] == [p.id for p in select_subset(ps, 3, 0)]
     True
     """
@@ -174,8 +134,8 @@ def load_benchmark(name: str, *, data_dir: str | None = None,
     rows, where, grading, problem_field, answer_field = _rows(name, source, data_dir)
     if grading not in GRADING_RULES:  # the config's Literal and the rules agree (tested)
         raise DataError(f"benchmark '{name}': unknown grading rule '{grading}'")
-    problems = [_to_problem(loc, row, i, name=name, problem_field=problem_field,
-                            answer_field=answer_field) for i, (loc, row) in enumerate(rows)]
+    problems = rows_to_problems(rows, problem_field=problem_field, answer_field=answer_field,
+                                default_id=name)
     if not problems:
         raise BenchmarkNotFound(f"benchmark '{name}': {where} holds no rows")
     ids = [p.id for p in problems]

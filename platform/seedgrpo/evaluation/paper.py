@@ -1,4 +1,4 @@
-"""The paper's published results, as reference lines for reports (ALGORITHMS.md section 3).
+"""The paper's published results, as reference lines for reports (docs/ALGORITHMS.md section 3).
 
 SEED-GRPO (arXiv 2505.12346), Tables 2 and 4: greedy pass@1 in percent, 3000 new tokens, the
 Qwen-math prompt. The paper's AMC column uses 83 problems (AMC 2022+2023); ``amc23`` here has
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PaperResult", "PAPER_RESULTS", "PAPER_ABLATIONS", "paper_reference_lines"]
+__all__ = ["PaperResult", "PAPER_RESULTS", "PAPER_ABLATIONS"]
 
 
 @dataclass(frozen=True)
@@ -49,22 +49,3 @@ PAPER_ABLATIONS: dict[str, dict[object, float]] = {
     "algorithm.modulation": {"linear": 0.566, "exp": 0.543, "focal": 0.551},
     "algorithm.group_size": {8: 0.566, 10: 0.562, 16: 0.582},
 }
-
-
-def paper_reference_lines(metric: str = "eval/avg/pass_at_1", *, model: str | None = None
-                          ) -> dict[str, float]:
-    """``{run: value}`` of one metric, for horizontal reference lines in a plot.
-
-    >>> {run: round(v, 3) for run, v in paper_reference_lines(model="1.5B").items()}
-    {'Dr. GRPO 1.5B': 0.421, 'SEED-GRPO 1.5B': 0.435}
-    """
-    lines = {}
-    for row in PAPER_RESULTS:
-        if model is not None and row.model != model:
-            continue
-        values = row.as_metrics()
-        if metric not in values:
-            raise ValueError(f"the paper reports no '{metric}'; it reports "
-                             f"{', '.join(values)}")
-        lines[row.run] = values[metric]
-    return lines

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from seedgrpo.config.sections import EvalConfig
+from seedgrpo.data.problems import Problem
 from seedgrpo.data.templates import render_prompt
-from seedgrpo.evaluation.benchmarks import Benchmark, EvalProblem
+from seedgrpo.evaluation.benchmarks import Benchmark
 from seedgrpo.evaluation.summary import (
     GradedBenchmark,
     average_metrics,
@@ -31,7 +32,7 @@ __all__ = ["PreparedBenchmark", "prepare_benchmark", "EvalSampling", "eval_sampl
 logger = logging.getLogger(__name__)
 
 GenerateFn = Callable[[list[list[int]], SamplingSettings], list[list[Completion]]]
-GradeFn = Callable[[str, list[EvalProblem], list[list[str]]], GradedBenchmark]
+GradeFn = Callable[[str, list[Problem], list[list[str]]], GradedBenchmark]
 
 _TOO_LONG = Completion(token_ids=[], text="", logprobs=[], truncated=True)
 
@@ -51,12 +52,12 @@ class PreparedBenchmark:
 
 def prepare_benchmark(benchmark: Benchmark, tokenizer: Any, *, template: str,
                       max_seq_len: int, max_new_tokens: int,
-                      shots: Sequence[Any] = ()) -> PreparedBenchmark:
+                      shots: Sequence[Problem] = ()) -> PreparedBenchmark:
     """Render and tokenize every problem's prompt (zero-shot unless ``shots`` are given)."""
     budget = max_seq_len - max_new_tokens
     ids: list[list[int] | None] = []
     for problem in benchmark.problems:
-        text = render_prompt(problem, template, tokenizer, shots)  # type: ignore[arg-type]
+        text = render_prompt(problem, template, tokenizer, shots)
         tokens = tokenizer(text, add_special_tokens=False)["input_ids"]
         ids.append(tokens if len(tokens) <= budget else None)
     prepared = PreparedBenchmark(benchmark, ids)

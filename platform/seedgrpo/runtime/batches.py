@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from seedgrpo.fileio import atomic_write_text
 from seedgrpo.learner.batch import TrainSample
+from seedgrpo.models.checkpoint_files import pending_batch_path
 from seedgrpo.rollout.types import Completion
 
 __all__ = ["TrainPrompt", "StepBatch", "split_shards", "join_shards", "train_samples",
@@ -60,7 +61,6 @@ class StepBatch:
     meta: list[Any]
     scored: Any = None
     submitted_at: float = 0.0  # time.monotonic() when generation was submitted
-    restored: dict[str, Any] | None = field(default=None, repr=False)  # from a checkpoint
 
     @property
     def prompt_ids(self) -> list[list[int]]:
@@ -149,7 +149,7 @@ def rank_mini_batches(samples: Sequence[T], rank: int, world_size: int,
 # -- a prefetched batch across a checkpoint ----------------------------------------------------
 def pending_path(checkpoint_dir: Path, step: int) -> Path:
     """Where the batch generated ahead of the checkpoint at ``step`` is kept."""
-    return checkpoint_dir / f"pending_batch_{step:06d}.json"
+    return pending_batch_path(checkpoint_dir, step)
 
 
 def write_pending(path: Path, *, step: int, prompts: Sequence[TrainPrompt],

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from seedgrpo.tracking.redact import redact_uri
+from seedgrpo._compat import ray_autoscaling_status
+from seedgrpo.redact import redact_uri
 
 __all__ = ["ClusterView", "SharedStorageError", "inspect_cluster", "tracking_uri_problem",
            "readonly_autoscaler",
@@ -162,10 +163,8 @@ def _autoscaler_running() -> bool:
     that only mirrors the nodes it sees. Its status (in the GCS key-value store) tells the two
     apart. A cluster on autoscaler v2 (KubeRay can use it) is taken as autoscaling.
     """
-    from ray.experimental.internal_kv import _internal_kv_get
-
     try:
-        status = _internal_kv_get("__autoscaling_status")
+        status = ray_autoscaling_status()
         if status:
             return not readonly_autoscaler(json.loads(status))
         from ray.autoscaler.v2.utils import is_autoscaler_v2
