@@ -2,7 +2,7 @@
 
     python bench/step_throughput.py                                   # the reference workload
     python bench/step_throughput.py --peer-python ~/.venvs/trl-peer/bin/python \\
-        --peer-script ../shared/bench/trl_peer.py                      # ... and TRL beside it
+        --peer-script /path/to/trl_peer.py                             # ... and TRL beside it
     python bench/step_throughput.py --set rollout.max_staleness=0 --set learner.num_ranks=1
     python bench/step_throughput.py --workload demo --trials 4        # the default sweep's trials
     python bench/step_throughput.py --check-idle-engines              # learn with engines idle
@@ -15,9 +15,11 @@ peak memory per actor) and writes everything to JSON.
 - ``--trials K`` runs the workload's first K trials (its search space) one after another, each
   on the previous trial's actors (reset, as a sweep's warm trials are), and reports each
   trial's start-up: the first is cold, the others warm.
-- ``--peer-python/--peer-script`` first run the peer on the same workload (its README pins it)
-  and print the ratio of the median steady step times; the peer's own problems file becomes
-  the workload's data. The peer is called by path: seedgrpo never requires TRL.
+- ``--peer-python/--peer-script`` first run the peer on the same workload and print the ratio
+  of the median steady step times; the peer's own problems file becomes the workload's data.
+  The peer is a script you supply (not part of this repository) that trains with TRL's
+  GRPOTrainer and takes the arguments ``run_peer`` passes; it is called by path, so seedgrpo
+  never requires TRL.
 - ``--check-idle-engines`` measures the learners' update with the rollout engines up and idle,
   then with them stopped: the two must match if idle engines leave the learners their cores.
 
@@ -234,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    ray.init(address="local", num_cpus=args.num_cpus or os.cpu_count(),
-             include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    from seedgrpo.runtime.local_ray import start_local_ray
+
+    start_local_ray(num_cpus=args.num_cpus)
     try:
         print(f"seedgrpo: {path.name}, {cfg.train.steps} steps x {len(cfgs)} trial(s), engine "
               f"{cfg.rollout.engine}, {cfg.learner.num_ranks} rank(s) ZeRO-"

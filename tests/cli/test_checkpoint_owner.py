@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from seedgrpo.runtime.checkpoint import TrainerState, checkpoint_tag, write_trainer_state
+from seedgrpo.models.checkpoint_files import TrainerState, checkpoint_tag
+from seedgrpo.runtime.checkpoint import write_trainer_state
 
 BIN = Path(sys.executable).parent
 NOBODY = 65534

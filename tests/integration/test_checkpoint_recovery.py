@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from seedgrpo.config import ExperimentConfig
-from seedgrpo.runtime.checkpoint import complete_steps
+from seedgrpo.models.checkpoint_files import complete_steps
 from seedgrpo.runtime.trial import TrialError, TrialRunner
 
 from .conftest import tiny_config
@@ -51,7 +51,7 @@ def test_a_torn_trainer_state_resumes_from_the_checkpoint_before(ray_local, mode
         trust = {}
 
     resumed = _runner(model_cache, tmp_path, steps=3, **trust)
-    with caplog.at_level(logging.WARNING, logger="seedgrpo.runtime.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="seedgrpo.models.checkpoint_files"):
         resumed.run()
     assert resumed.reports == [2, 3]  # step 2 redone from the checkpoint at step 1
     assert "resuming from step_000001, the newest complete checkpoint" in caplog.text

@@ -152,7 +152,7 @@ def test_cosine_dispersion_cases() -> None:
 
 
 def test_cosine_dispersion_equals_closed_form() -> None:
-    # CD = G/(G-1) * (1 - ||mean of unit rows||^2) (ALGORITHMS.md section 4)
+    # CD = G/(G-1) * (1 - ||mean of unit rows||^2) (docs/ALGORITHMS.md section 4)
     rng = np.random.default_rng(0)
     e = rng.normal(size=(6, 5))
     unit = e / np.linalg.norm(e, axis=1, keepdims=True)

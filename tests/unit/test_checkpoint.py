@@ -10,18 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from seedgrpo.runtime.batches import pending_path
-from seedgrpo.runtime.checkpoint import (
+from seedgrpo.models.checkpoint_files import (
     TrainerState,
     UntrustedCheckpoint,
     check_checkpoint_owner,
     checkpoint_tag,
     complete_steps,
     foreign_paths,
-    prune_checkpoints,
     read_latest,
-    write_trainer_state,
 )
+from seedgrpo.runtime.batches import pending_path
+from seedgrpo.runtime.checkpoint import prune_checkpoints, write_trainer_state
 
 # what DeepSpeed writes per tag for two ranks at ZeRO-2
 RANK_FILES = ("mp_rank_00_model_states.pt", "zero_pp_rank_0_mp_rank_00_optim_states.pt",
@@ -110,7 +109,7 @@ def test_a_damaged_checkpoint_falls_back_to_the_newest_complete(two: Path, caplo
     """Each fault used to raise (or resume from nothing); now the trial resumes from the newest
     complete checkpoint and one warning line says what was wrong and which one it took."""
     fault(two)
-    with caplog.at_level(logging.WARNING, logger="seedgrpo.runtime.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="seedgrpo.models.checkpoint_files"):
         tag, state = read_latest(two)
     assert tag == checkpoint_tag(resumed) and state.step == resumed
     assert state.sampler == {"cursor": resumed}
@@ -123,7 +122,7 @@ def test_a_damaged_checkpoint_falls_back_to_the_newest_complete(two: Path, caplo
 def test_no_complete_checkpoint_starts_over_with_a_warning(tmp_path: Path, caplog) -> None:
     _save(tmp_path, 2)
     _state(tmp_path, 2).write_text("{")  # the only one, torn
-    with caplog.at_level(logging.WARNING, logger="seedgrpo.runtime.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="seedgrpo.models.checkpoint_files"):
         assert read_latest(tmp_path) is None
     assert "no checkpoint" in caplog.text and "starting from step 0" in caplog.text
 

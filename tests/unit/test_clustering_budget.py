@@ -218,7 +218,8 @@ def test_worker_clustering_of_sixteen_slow_answers_stays_within_the_budget(verif
     budget = 3.0
     parses_before = verifier.counters.parses
     start = time.monotonic()
-    result = cluster_group(SLOW, "math_verify", verifier=verifier, budget_s=budget)
+    result = cluster_group(SLOW, "math_verify",
+                           equivalence=verifier.answer_equivalence(), budget_s=budget)
     elapsed = time.monotonic() - start
     s = result.stats
     # the last check's hard bound is at least MIN_CALL_S; 1 s more for a loaded machine
@@ -233,12 +234,14 @@ def test_worker_clustering_of_sixteen_slow_answers_stays_within_the_budget(verif
 def test_worker_parses_each_distinct_answer_once_and_caches_verdicts(verifier) -> None:
     answers = ["1/2", "0.5", "\\frac{1}{2}", "3", "3.0", "x+1", "1+x", " 1/2", "0.5"]
     before = verifier.counter_values()
-    result = cluster_group(answers, "math_verify", verifier=verifier, budget_s=30.0)
+    result = cluster_group(answers, "math_verify",
+                           equivalence=verifier.answer_equivalence(), budget_s=30.0)
     assert result.ids == [0, 0, 0, 1, 1, 2, 2, 0, 0]
     after = verifier.counter_values()
     assert after["parses"] - before["parses"] == result.stats.parses == 7
     # the same group again: every verdict is cached, nothing is parsed or checked again
-    again = cluster_group(answers, "math_verify", verifier=verifier, budget_s=30.0)
+    again = cluster_group(answers, "math_verify",
+                          equivalence=verifier.answer_equivalence(), budget_s=30.0)
     assert again.ids == result.ids
     final = verifier.counter_values()
     assert final["parses"] == after["parses"]
@@ -287,6 +290,9 @@ def test_the_step_metrics_count_the_budget() -> None:
     assert m["reward/verify_budget_exceeded"] == 1.0
     assert m["reward/verify_fallback_answers"] >= 2.0
     assert m["reward/verify_cluster_calls"] >= 2.0  # 1 honest check, at least 1 hostile one
+    assert m["reward/cluster_distinct_answers"] == 4.0 + 3.0  # "1" and "1.0" are two strings
+    assert 1.0 <= m["reward/verify_cluster_parses"] <= 7.0
+    assert m["time/cluster_s"] >= 1.5  # the hostile group spent its whole budget
     assert scored.scores[1].cluster_ids == [0, 0, 1, 1]
     assert scored.scores[0].rewards == [0.0] * 4
     verifier.close()

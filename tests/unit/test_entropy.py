@@ -7,6 +7,7 @@ import math
 import pytest
 
 from seedgrpo.algorithms import cluster_answers, semantic_entropy
+from seedgrpo.algorithms.clustering import AnswerEquivalence
 
 
 # -- semantic entropy ------------------------------------------------------------------------
@@ -95,15 +96,36 @@ def test_cluster_exact(answers: list, expected: list[int]) -> None:
     assert cluster_answers(answers, "exact") == expected
 
 
-def test_cluster_math_verify_merges_equivalent_forms() -> None:
+@pytest.fixture(scope="module")
+def equivalence(strict_verifier) -> AnswerEquivalence:
+    """math-verify, injected as the scorer injects it (the algorithm layer starts no worker)."""
+    return strict_verifier.answer_equivalence()
+
+
+def test_cluster_math_verify_merges_equivalent_forms(equivalence) -> None:
     answers = ["1/2", "0.5", None, r"\frac{1}{2}", "3", r"\dfrac12", "025", "25"]
     # 1/2, 0.5, \frac{1}{2}, \dfrac12 -> cluster 0; None -> 1; 3 -> 2; 025 and 25 -> 3
-    assert cluster_answers(answers, "math_verify") == [0, 0, 1, 0, 2, 0, 3, 3]
+    assert cluster_answers(answers, "math_verify", equivalence=equivalence) == [
+        0, 0, 1, 0, 2, 0, 3, 3]
 
 
-def test_cluster_math_verify_sees_the_answer_as_written() -> None:
+def test_cluster_math_verify_sees_the_answer_as_written(equivalence) -> None:
     # removing spaces would turn "2 \cdot x" into "2\cdotx", which is not LaTeX for 2x
-    assert cluster_answers(["2 \\cdot x", "2x", "x \\cdot 2"], "math_verify") == [0, 0, 0]
+    assert cluster_answers(["2 \\cdot x", "2x", "x \\cdot 2"], "math_verify",
+                           equivalence=equivalence) == [0, 0, 0]
+
+
+def test_cluster_math_verify_needs_an_injected_equivalence_test() -> None:
+    with pytest.raises(ValueError, match="'math_verify' needs an equivalence test"):
+        cluster_answers(["1", "2"], "math_verify")
+
+
+def test_cluster_math_verify_runs_the_injected_test() -> None:
+    """Any callables will do: here "same parity" is the equivalence."""
+    parity = AnswerEquivalence(parse=lambda text, left: text.isdigit(),
+                               equivalent=lambda a, b, left: int(a) % 2 == int(b) % 2)
+    assert cluster_answers(["1", "3", "2", "x", "4"], "math_verify",
+                           equivalence=parity) == [0, 0, 1, 2, 1]
 
 
 def test_cluster_accepts_a_generator() -> None:
@@ -117,8 +139,9 @@ def test_numpy_cluster_ids_are_integers() -> None:
         math.log(2))
 
 
-def test_cluster_math_verify_keeps_different_values_apart() -> None:
-    assert cluster_answers(["2", "3", "x+1", "1+x"], "math_verify") == [0, 1, 2, 2]
+def test_cluster_math_verify_keeps_different_values_apart(equivalence) -> None:
+    assert cluster_answers(["2", "3", "x+1", "1+x"], "math_verify",
+                           equivalence=equivalence) == [0, 1, 2, 2]
 
 
 @pytest.mark.parametrize(

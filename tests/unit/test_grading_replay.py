@@ -4,7 +4,7 @@ For every row, a completion stating the gold answer in ``\boxed{}`` must be grad
 a seeded sample of rows, so must the gold answer written another, equivalent way; and a
 completion stating *another row's* answer must be graded wrong, except where the two answers are
 equal. The rows the grader cannot handle are pinned below with the reason, so the list can only
-change on purpose (and the README's "Grading" section reports them).
+change on purpose (and docs/EVALUATION.md's "Grading" section reports them).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import re
 
 import pytest
 
-from seedgrpo.evaluation import BENCHMARK_SPECS, GoldAnswer, Grader, load_benchmark
+from seedgrpo.data import GoldAnswer
+from seedgrpo.evaluation import BENCHMARK_SPECS, Grader, load_benchmark
 from seedgrpo.evaluation.grading import as_number, split_top_level
 from seedgrpo.rewards import Verifier
 

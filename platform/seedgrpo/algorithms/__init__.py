@@ -19,11 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from seedgrpo.algorithms.advantages import (
     BASELINES,
+    AdvantageSettings,
+    GcpoSettings,
     ModulationInfo,
     gcpo_advantages,
     group_advantages,
     modulated_advantages,
     seed_grpo_advantages,
+    uncertainty_advantages,
 )
 from seedgrpo.algorithms.answers import extract_answer
 from seedgrpo.algorithms.clustering import CLUSTERINGS, cluster_answers
@@ -77,6 +80,8 @@ __all__ = [
     "cluster_answers",
     "cosine_dispersion",
     "extract_answer",
+    "AdvantageSettings",
+    "GcpoSettings",
     "gcpo_advantages",
     "gcpo_uncertainty",
     "group_advantages",
@@ -89,6 +94,7 @@ __all__ = [
     "register_uncertainty",
     "reward_dispersion",
     "seed_grpo_advantages",
+    "uncertainty_advantages",
     "semantic_entropy",
     "uncertainty_needs_embeddings",
 ]

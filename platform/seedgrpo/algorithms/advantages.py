@@ -1,4 +1,4 @@
-"""Group-relative advantages and their uncertainty modulation (ALGORITHMS.md section 2).
+"""Group-relative advantages and their uncertainty modulation (docs/ALGORITHMS.md section 2).
 
 One prompt, G responses. The baseline turns rewards into advantages; SEED-GRPO then multiplies
 every advantage of the group by one factor f(alpha * SE / ln G); GCPO by f(alpha * U). A group
@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TypedDict
 
 import numpy as np
 
 from seedgrpo.algorithms._checks import as_finite_floats, check_group, check_same_length
 from seedgrpo.algorithms.clustering import cluster_answers
-from seedgrpo.algorithms.entropy import semantic_entropy
-from seedgrpo.algorithms.geometry import gcpo_uncertainty
 from seedgrpo.algorithms.modulation import modulate
 from seedgrpo.algorithms.registry import Registry
+from seedgrpo.algorithms.uncertainty import GroupContext, measure_uncertainty
 
 __all__ = [
     "BASELINES",
     "ModulationInfo",
     "group_advantages",
     "modulated_advantages",
+    "AdvantageSettings",
+    "GcpoSettings",
+    "uncertainty_advantages",
     "seed_grpo_advantages",
     "gcpo_advantages",
 ]
@@ -89,6 +92,44 @@ def _check_alpha(alpha: float) -> float:
     return alpha
 
 
+def uncertainty_advantages(ctx: GroupContext) -> tuple[list[float], ModulationInfo]:
+    """The one path from a scored group to its advantages: the configured uncertainty source
+    gives x, the modulation f(x) a factor, and the factor scales the group's advantages.
+
+    ``ctx.algo`` names the source, f, gamma and the baseline (an ``AlgorithmConfig``, or
+    :class:`AdvantageSettings`). The trainer's scorer and the two functions below all go
+    through here, so the rule is written once.
+    """
+    algo = ctx.algo
+    measured = measure_uncertainty(algo.uncertainty, ctx)
+    factor = modulate(measured.x, algo.modulation, algo.focal_gamma)
+    info: ModulationInfo = {"uncertainty": measured.value, "x": measured.x, "factor": factor,
+                            "num_clusters": len(set(ctx.cluster_ids))}
+    return modulated_advantages(ctx.rewards, factor, algo.baseline), info
+
+
+@dataclass(frozen=True)
+class GcpoSettings:
+    """The GCPO settings an uncertainty source reads (``AlgorithmConfig.gcpo``'s fields)."""
+
+    measure: str = "cd"
+    kappa: float = 1.0
+
+
+@dataclass(frozen=True)
+class AdvantageSettings:
+    """The part of ``AlgorithmConfig`` the advantage path reads, for callers of the library
+    without an experiment config (this layer may not import the config layer)."""
+
+    uncertainty: str
+    modulation: str
+    alpha: float
+    focal_gamma: float = 2.0
+    baseline: str = "dr_grpo"
+    estimator: str = "rao"
+    gcpo: GcpoSettings = field(default_factory=GcpoSettings)
+
+
 def seed_grpo_advantages(
     rewards: Sequence[float],
     cluster_ids: Sequence[int],
@@ -112,18 +153,11 @@ def seed_grpo_advantages(
     r = as_finite_floats(rewards, name="rewards")
     check_group(len(r), name="rewards")
     check_same_length(len(r), len(cluster_ids), a="rewards", b="cluster_ids")
-    alpha = _check_alpha(alpha)
-    se = semantic_entropy(cluster_ids, logprobs, estimator)
-    x = alpha * se / math.log(len(r))
-    factor = modulate(x, fn, gamma)
-    advantages = modulated_advantages(r, factor, baseline)
-    info: ModulationInfo = {
-        "uncertainty": se,
-        "x": x,
-        "factor": factor,
-        "num_clusters": len(set(cluster_ids)),
-    }
-    return advantages, info
+    settings = AdvantageSettings("semantic_entropy", fn, _check_alpha(alpha), gamma, baseline,
+                                 estimator)
+    ctx = GroupContext(r, [None] * len(r), list(cluster_ids), logprobs,  # type: ignore[arg-type]
+                       None, settings)
+    return uncertainty_advantages(ctx)
 
 
 def gcpo_advantages(
@@ -134,15 +168,14 @@ def gcpo_advantages(
     fn: str,
     measure: str = "cd",
     kappa: float = 1.0,
-    weights: Sequence[float] | None = None,
     answers: Sequence[str | None] | None = None,
     baseline: str = "dr_grpo",
     gamma: float = 2.0,
 ) -> tuple[list[float], ModulationInfo]:
     """GCPO: A_hat = group_advantages(r) * f(alpha * U), U = gcpo_uncertainty(...). [recon]
 
-    ``answers`` (optional) only feeds ``num_clusters`` in the info, so GCPO and SEED runs log
-    the same diagnostics.
+    ``answers`` (optional) only feeds ``num_clusters`` in the info (exact clustering), so GCPO
+    and SEED runs log the same diagnostics; without them it is 0.
 
     >>> adv, info = gcpo_advantages([1, 1, 0, 0], [[1, 0], [1, 0], [1, 0], [1, 0]],
     ...                             alpha=1.0, fn="linear")
@@ -151,15 +184,12 @@ def gcpo_advantages(
     """
     r = as_finite_floats(rewards, name="rewards")
     check_group(len(r), name="rewards")
-    alpha = _check_alpha(alpha)
-    u = gcpo_uncertainty(embeddings, r, measure=measure, weights=weights, kappa=kappa)
-    x = alpha * u
-    factor = modulate(x, fn, gamma)
-    advantages = modulated_advantages(r, factor, baseline)
-    num_clusters = 0
+    cluster_ids: list[int] = []
     if answers is not None:
         check_same_length(len(r), len(answers), a="rewards", b="answers")
-        num_clusters = len(set(cluster_answers(answers, "exact")))
-    info: ModulationInfo = {"uncertainty": u, "x": x, "factor": factor,
-                            "num_clusters": num_clusters}
-    return advantages, info
+        cluster_ids = cluster_answers(answers, "exact")
+    settings = AdvantageSettings("gcpo", fn, _check_alpha(alpha), gamma, baseline,
+                                 gcpo=GcpoSettings(measure, kappa))
+    ctx = GroupContext(r, list(answers or [None] * len(r)), cluster_ids, [0.0] * len(r),
+                       embeddings, settings)
+    return uncertainty_advantages(ctx)

@@ -1,9 +1,9 @@
 r"""Final-answer extraction: the content of the last ``\boxed{...}``.
 
 SEED-GRPO clusters responses by their final answer and the paper's prompt asks for it "within
-\boxed{}" (ALGORITHMS.md section 2, step 3, [paper] / [3p]). Extraction is one linear pass with a
-brace stack, so a megabyte of output or ten thousand unclosed ``\boxed{`` cost the same as a
-short answer: model output is never trusted to be well formed.
+\boxed{}" (docs/ALGORITHMS.md section 2, step 3, [paper] / [3p]). Extraction is one linear
+pass with a brace stack, so a megabyte of output or ten thousand unclosed ``\boxed{`` cost the
+same as a short answer: model output is never trusted to be well formed.
 """
 
 from __future__ import annotations

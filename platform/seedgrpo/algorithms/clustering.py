@@ -1,6 +1,6 @@
 """Meaning clusters: which of a group's G final answers say the same thing.
 
-ALGORITHMS.md section 2, step 3. ``exact`` is the paper's rule ([3p]: whitespace-free string
+docs/ALGORITHMS.md section 2, step 3. ``exact`` is the paper's rule ([3p]: whitespace-free string
 equality); ``math_verify`` (ours, recommended) merges answers that math-verify finds equivalent,
 so ``1/2``, ``0.5`` and ``\\frac{1}{2}`` share one cluster. A response without an answer is a
 cluster of its own ([3p]), which makes unanswered groups maximally uncertain.
@@ -11,6 +11,11 @@ alarm). ``cluster_by_equivalence`` bounds that: identical strings are merged for
 distinct answer is parsed once, an answer math-verify cannot handle is compared by exact string
 from then on, and once the group's time budget is spent the remaining answers fall back to
 exact matching. What it cost is returned as ``ClusterStats`` and logged as ``reward/verify_*``.
+
+This module stays pure: it never starts math-verify itself. The caller injects the equivalence
+test as callables (``AnswerEquivalence``); the trainer's scorer passes its verifier's
+(``seedgrpo.rewards.Verifier.answer_equivalence``), and evaluation passes its grader's rule to
+``cluster_by_equivalence`` directly.
 """
 
 from __future__ import annotations
@@ -19,16 +24,14 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from seedgrpo.algorithms._checks import check_group
 from seedgrpo.algorithms.registry import Registry
 
-__all__ = ["CLUSTERINGS", "DEFAULT_BUDGET_S", "MAX_FAILED_CHECKS", "ClusterStats", "Clustering",
-           "cluster_answers", "cluster_by_equivalence", "cluster_group"]
-
-if TYPE_CHECKING:
-    from seedgrpo.rewards.verifier import Verifier
+__all__ = ["CLUSTERINGS", "DEFAULT_BUDGET_S", "MAX_FAILED_CHECKS", "AnswerEquivalence",
+           "ClusterStats", "Clustering", "cluster_answers", "cluster_by_equivalence",
+           "cluster_group"]
 
 DEFAULT_BUDGET_S = 5.0  # per group; honest groups of 16 answers need well under a second
 MAX_FAILED_CHECKS = 2  # checks without a verdict before an answer is compared by exact string
@@ -58,7 +61,22 @@ class Clustering:
     stats: ClusterStats = field(default_factory=ClusterStats)
 
 
-ClusterFn = Callable[[Sequence[str | None], "Verifier | None", float, Clock], Clustering]
+@dataclass(frozen=True)
+class AnswerEquivalence:
+    """The equivalence test a ``math_verify`` clustering runs, injected by the caller.
+
+    Both take the seconds left of the group's budget, so one slow call cannot overrun it by
+    more than the callee's own minimum bound. ``parse(text, seconds_left)``: whether ``text``
+    holds an expression (the callee may keep the parse for later checks);
+    ``equivalent(representative, new, seconds_left)``: True or False, or None when no verdict
+    was reached (an error, a timeout). A ``Verifier`` builds one with ``answer_equivalence()``.
+    """
+
+    parse: Callable[[str, float], bool]
+    equivalent: Callable[[str, str, float], bool | None]
+
+
+ClusterFn = Callable[[Sequence[str | None], AnswerEquivalence | None, float, Clock], Clustering]
 CLUSTERINGS: Registry[ClusterFn] = Registry("clustering method")
 
 _WHITESPACE = re.compile(r"\s+")
@@ -69,8 +87,8 @@ def _normalise(answer: str) -> str:
 
 
 @CLUSTERINGS.register("exact")
-def _cluster_exact(answers: Sequence[str | None], verifier: Verifier | None, budget_s: float,
-                   clock: Clock) -> Clustering:
+def _cluster_exact(answers: Sequence[str | None], equivalence: AnswerEquivalence | None,
+                   budget_s: float, clock: Clock) -> Clustering:
     """Cluster by string equality after removing all whitespace. [3p]"""
     ids: list[int] = []
     seen: dict[str, int] = {}
@@ -188,28 +206,28 @@ def cluster_by_equivalence(
 
 
 @CLUSTERINGS.register("math_verify")
-def _cluster_math_verify(answers: Sequence[str | None], verifier: Verifier | None,
+def _cluster_math_verify(answers: Sequence[str | None], equivalence: AnswerEquivalence | None,
                          budget_s: float, clock: Clock) -> Clustering:
-    """``cluster_by_equivalence`` with the time-bounded math-verify worker: each check's hard
-    bound is cut to what is left of the budget, so a hostile group overruns it by at most one
-    short call (``MIN_CALL_S``). The worker parses each text once and keeps it; the verifier
-    caches pair verdicts and texts that failed to parse across groups. [ours]"""
-    from seedgrpo.rewards.verifier import default_verifier
-
-    check = verifier if verifier is not None else default_verifier()
+    """``cluster_by_equivalence`` with the injected math-verify test. With the verifier's
+    (``Verifier.answer_equivalence``) each check's hard bound is cut to what is left of the
+    budget, so a hostile group overruns it by at most one short call (``MIN_CALL_S``); its worker
+    parses each text once and keeps it, and the verifier caches pair verdicts and texts that
+    failed to parse across groups. [ours]"""
+    if equivalence is None:
+        raise ValueError("clustering 'math_verify' needs an equivalence test: pass "
+                         "equivalence=Verifier().answer_equivalence() (seedgrpo.rewards)")
+    has_expression = equivalence.parse
 
     def parse(text: str, seconds_left: float) -> str | None:
-        return text if check.parse(text, timeout_s=seconds_left) else None
+        return text if has_expression(text, seconds_left) else None
 
-    def equivalent(rep: str, new: str, seconds_left: float) -> bool | None:
-        return check.compare(rep, new, timeout_s=seconds_left)
-
-    return cluster_by_equivalence(answers, parse=parse, equivalent=equivalent,
+    return cluster_by_equivalence(answers, parse=parse, equivalent=equivalence.equivalent,
                                   budget_s=budget_s, clock=clock)
 
 
 def cluster_group(answers: Sequence[str | None], method: str = "exact", *,
-                  verifier: Verifier | None = None, budget_s: float = DEFAULT_BUDGET_S,
+                  equivalence: AnswerEquivalence | None = None,
+                  budget_s: float = DEFAULT_BUDGET_S,
                   clock: Clock = time.monotonic) -> Clustering:
     """``cluster_answers`` with what it cost (``ClusterStats``), for scorers that log it.
 
@@ -225,21 +243,22 @@ def cluster_group(answers: Sequence[str | None], method: str = "exact", *,
             raise ValueError(f"answers[{i}] is {type(answer).__name__}; expected str or None")
     if not budget_s > 0:
         raise ValueError(f"budget_s is {budget_s}; it must be > 0 seconds")
-    return CLUSTERINGS.get(method)(answers, verifier, budget_s, clock)
+    return CLUSTERINGS.get(method)(answers, equivalence, budget_s, clock)
 
 
 def cluster_answers(answers: Sequence[str | None], method: str = "exact", *,
-                    verifier: Verifier | None = None, budget_s: float = DEFAULT_BUDGET_S,
+                    equivalence: AnswerEquivalence | None = None,
+                    budget_s: float = DEFAULT_BUDGET_S,
                     clock: Clock = time.monotonic) -> list[int]:
     """Cluster id per answer, numbered 0, 1, ... in order of first appearance.
 
     ``exact``: strip, remove all whitespace, compare strings. ``math_verify``: equivalent under
-    math-verify, checked by ``verifier`` (default: the process-wide one) within ``budget_s``
-    seconds for the whole group (``cluster_by_equivalence``). ``None`` answers each get their
-    own cluster.
+    the injected ``equivalence`` (required; e.g. ``Verifier().answer_equivalence()``), within
+    ``budget_s`` seconds for the whole group (``cluster_by_equivalence``). ``None`` answers
+    each get their own cluster.
 
     >>> cluster_answers(["1/2", " 1 / 2", None, "3", None])
     [0, 0, 1, 2, 3]
     """
-    return cluster_group(answers, method, verifier=verifier, budget_s=budget_s,
+    return cluster_group(answers, method, equivalence=equivalence, budget_s=budget_s,
                          clock=clock).ids

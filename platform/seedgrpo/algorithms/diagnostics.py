@@ -1,4 +1,4 @@
-"""The statistics of the gradient-variance diagnostic (ALGORITHMS.md, "Instruments").
+"""The statistics of the gradient-variance diagnostic (docs/ALGORITHMS.md section 5).
 
 GCPO's central claim is that a reward-calibrated geometric uncertainty U tracks how much a
 group's policy gradients disagree better than semantic entropy does. The learner ranks measure

@@ -1,4 +1,4 @@
-"""Semantic entropy of one prompt's group of G responses (ALGORITHMS.md section 2, step 4).
+"""Semantic entropy of one prompt's group of G responses (docs/ALGORITHMS.md section 2, step 4).
 
 Notation: G responses, K clusters C_1..C_K, l_i the length-normalised log-likelihood of response
 i under the sampling policy. Cluster probabilities are computed in log space (log-sum-exp), so

@@ -2,7 +2,7 @@
 
 Only the GCPO abstract is public (arXiv 2605.21801): it names Cosine Dispersion (CD),
 Barycentric Transport (BoT) and Reward Dispersion (RD). The formulas here are our faithful
-reconstruction from ALGORITHMS.md section 4, not the authors' code. Embeddings are (G, D) rows,
+reconstruction from docs/ALGORITHMS.md section 4, not the authors' code. Embeddings are (G, D) rows,
 one per response; they are unit-normalised first, so only directions matter.
 
 - CD = mean over pairs i != j of (1 - cos(e_i, e_j)) = G/(G-1) * (1 - ||mean e||^2), max G/(G-1).

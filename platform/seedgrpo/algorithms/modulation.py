@@ -1,6 +1,6 @@
 """Modulation functions f: how much of a prompt's advantage survives its uncertainty.
 
-ALGORITHMS.md section 2, step 5: A_hat_i = A_i * f(x) with x = alpha * SE / ln G (SEED-GRPO) or
+docs/ALGORITHMS.md section 2, step 5: A_hat_i = A_i * f(x) with x = alpha * SE / ln G (SEED-GRPO) or
 x = alpha * U (GCPO). Every f maps x >= 0 into [0, 1] and never increases with x: the authors
 report that *amplifying* uncertain prompts made training collapse. The paper names linear,
 exponential and focal forms without formulas, so those three are reconstructions [recon];

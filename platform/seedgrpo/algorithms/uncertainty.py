@@ -32,14 +32,11 @@ import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from seedgrpo.algorithms.entropy import semantic_entropy
 from seedgrpo.algorithms.geometry import gcpo_uncertainty
 from seedgrpo.algorithms.registry import Registry
-
-if TYPE_CHECKING:
-    from seedgrpo.config.sections import AlgorithmConfig
 
 __all__ = ["UNCERTAINTY_SOURCES", "GroupContext", "Uncertainty", "UncertaintySource",
            "measure_uncertainty", "register_uncertainty", "uncertainty_needs_embeddings"]
@@ -51,7 +48,9 @@ class GroupContext:
 
     ``logprobs``: one log-likelihood per response, normalised as
     ``algorithm.logprob_normalization`` says (mean token log-prob by default);
-    ``embeddings``: one row per response, or None unless the source ``needs_embeddings``.
+    ``embeddings``: one row per response, or None unless the source ``needs_embeddings``;
+    ``algo``: the experiment's ``AlgorithmConfig`` (``seedgrpo.config.sections``), typed loosely
+    because this layer sits below the config layer and must not import it.
     """
 
     rewards: Sequence[float]
@@ -59,7 +58,7 @@ class GroupContext:
     cluster_ids: Sequence[int]
     logprobs: Sequence[float]
     embeddings: Sequence[Sequence[float]] | Any | None
-    algo: AlgorithmConfig
+    algo: Any
 
     @property
     def group_size(self) -> int:

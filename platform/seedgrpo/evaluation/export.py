@@ -17,13 +17,19 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from seedgrpo.config.schema import ExperimentConfig
+from seedgrpo.models.checkpoint_files import (
+    EXPERIMENT_FILE,
+    EXPORT_DIR,
+    LATEST_FILE,
+    read_experiment,
+    read_latest,
+)
 from seedgrpo.models.resolve import (
     ModelLoadError,
     load_causal_lm,
     load_tokenizer,
     resolve_model_dir,
 )
-from seedgrpo.runtime.checkpoint import EXPERIMENT_FILE, read_experiment, read_latest
 
 __all__ = ["ExportedCheckpoint", "find_checkpoint_root", "export_checkpoint"]
 
@@ -43,7 +49,7 @@ def find_checkpoint_root(path: Path) -> Path | None:
     """The ``checkpoints`` directory for a trial output dir, the directory itself, or a tag
     directory inside it; None when ``path`` is none of these."""
     for candidate in (path, path / "checkpoints", path.parent):
-        if (candidate / EXPERIMENT_FILE).is_file() and (candidate / "latest").is_file():
+        if (candidate / EXPERIMENT_FILE).is_file() and (candidate / LATEST_FILE).is_file():
             return candidate
     return None
 
@@ -72,7 +78,7 @@ def export_checkpoint(path: Path) -> ExportedCheckpoint:
     if not (root / tag).is_dir():
         raise ModelLoadError(f"{root}: checkpoint '{tag}' is missing")
     cfg = _checkpoint_config(root)
-    out = root / tag / "hf"
+    out = root / tag / EXPORT_DIR
     if (out / _DONE).is_file():
         return ExportedCheckpoint(out, tag, cfg)
     import torch
@@ -88,7 +94,7 @@ def export_checkpoint(path: Path) -> ExportedCheckpoint:
         raise ModelLoadError(f"{root}/{tag} does not fit {base}: missing {sorted(missing)[:5]}, "
                              f"unexpected {sorted(unexpected)[:5]}")
     model.tie_weights()
-    tmp = out.with_name("hf.tmp")
+    tmp = out.with_name(f"{EXPORT_DIR}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.to(getattr(torch, cfg.model.dtype)).save_pretrained(tmp)
     load_tokenizer(base).save_pretrained(tmp)

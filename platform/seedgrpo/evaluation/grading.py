@@ -22,7 +22,7 @@ benchmark needs because of how its gold answers are written:
 Multi-part answers (OlympiadBench ``is_multiple_answer``: ``69,84``, ``(1,1), (3,2)``) need no
 rule of their own: math-verify compares comma lists as sets, so the order of the parts does not
 matter and a missing part is wrong. A gold that is several accepted answers
-(``EvalProblem.alternatives``) is matched when any one of them is.
+(``GoldAnswer.alternatives``) is matched when any one of them is.
 """
 
 from __future__ import annotations
@@ -32,10 +32,16 @@ import re
 from dataclasses import dataclass, field
 
 from seedgrpo.algorithms.answers import extract_answer
-from seedgrpo.rewards.verifier import Verifier
+from seedgrpo.data.problems import GoldAnswer
+from seedgrpo.rewards.verifier import GRADING_TIMEOUT_S, Verifier
 
-__all__ = ["GRADING_RULES", "GoldAnswer", "GradingRule", "Verdict", "Grader", "as_number",
-           "split_top_level"]
+__all__ = ["GRADING_RULES", "GradingRule", "Verdict", "Grader", "as_number",
+           "grading_verifier", "split_top_level"]
+
+
+def grading_verifier() -> Verifier:
+    """A verifier with the grading bound (``GRADING_TIMEOUT_S``), for graders given none."""
+    return Verifier(timeout_s=GRADING_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
@@ -57,20 +63,6 @@ GRADING_RULES: dict[str, GradingRule] = {
                             description="measurements: E-notation, %, units dropped; numbers "
                                         "equal within 1e-4 relative (Qwen/ToRA harness)"),
 }
-
-
-@dataclass(frozen=True)
-class GoldAnswer:
-    """The gold side of one benchmark row."""
-
-    answer: str
-    alternatives: tuple[str, ...] = ()  # other accepted answers
-    unit: str | None = None  # a unit the prediction may carry (OlympiadBench ``unit``)
-    abs_tol: float | None = None  # the row's own numeric tolerance (OlympiadBench ``error``)
-
-    @property
-    def accepted(self) -> tuple[str, ...]:
-        return (self.answer, *self.alternatives)
 
 
 @dataclass(frozen=True)
@@ -167,9 +159,7 @@ class Grader:
                                  f"{', '.join(GRADING_RULES)}")
             rule = GRADING_RULES[rule]
         self.rule = rule
-        # 10 s per check (math-verify's own alarm at 3 s): benchmark answers are longer than
-        # training answers, and a slow parse must not count as a wrong answer
-        self.verifier = verifier if verifier is not None else Verifier(timeout_s=10.0)
+        self.verifier = verifier if verifier is not None else grading_verifier()
 
     def grade(self, completion: str, gold: GoldAnswer) -> Verdict:
         r"""The verdict on one completion: its last ``\boxed{}`` against every accepted answer.

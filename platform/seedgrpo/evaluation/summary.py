@@ -1,6 +1,7 @@
 """From graded samples to the metrics and sample rows of one evaluation.
 
-Metric names (ARCHITECTURE.md; the sweep report and Tune's schedulers read them):
+Metric names (docs/ARCHITECTURE.md, "Metric names"; the sweep report and Tune's schedulers
+read them):
 ``eval/<benchmark>/pass_at_1`` (greedy, or estimated from k samples), ``eval/<benchmark>/
 avg_at_<k>``, ``pass_at_<k>``, ``maj_at_<k>`` (k > 1 only), ``eval/<benchmark>/response_len_mean``,
 ``eval/<benchmark>/truncated_frac``, and ``eval/avg/<metric>``: the unweighted mean over the
@@ -11,14 +12,16 @@ is the sole benchmark.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seedgrpo.evaluation.benchmarks import EvalProblem
+from seedgrpo.algorithms.clustering import cluster_by_equivalence
+from seedgrpo.data.problems import Problem
 from seedgrpo.evaluation.estimators import avg_at_k, maj_at_k, pass_at_k
-from seedgrpo.evaluation.grading import Grader, Verdict
+from seedgrpo.evaluation.grading import Grader, Verdict, grading_verifier
 from seedgrpo.rewards.verifier import Verifier
 from seedgrpo.rollout.types import Completion
 
@@ -37,26 +40,25 @@ class GradedBenchmark:
 def answer_clusters(grader: Grader, answers: Sequence[str | None]) -> list[int | None]:
     """Cluster id per answer under the benchmark's own equality (``None``: no answer).
 
-    Greedy against each cluster's first answer, numbered by first appearance; the same rule the
-    grader applies to gold answers, so "4.4e7" and "4.4\\times10^{7}" vote together.
+    The training clustering (``algorithms.clustering.cluster_by_equivalence``: greedy against
+    each cluster's first answer, numbered by first appearance) with the grader's rule as its
+    equivalence test, the rule it applies to gold answers, so "4.4e7" and "4.4\\times10^{7}"
+    vote together. No time budget: each check is already bounded by the grader's verifier.
+
+    >>> answer_clusters(Grader("integer"), ["025", None, "7", "25.0"])
+    [0, None, 1, 0]
     """
-    representatives: list[str] = []
-    ids: list[int | None] = []
-    for answer in answers:
-        if answer is None:
-            ids.append(None)
-            continue
-        for cid, rep in enumerate(representatives):
-            if rep == answer or grader.equal(rep, answer):
-                ids.append(cid)
-                break
-        else:
-            representatives.append(answer)
-            ids.append(len(representatives) - 1)
-    return ids
+    answered = [a for a in answers if a is not None]
+    if not answered:
+        return [None] * len(answers)
+    clustering = cluster_by_equivalence(
+        answered, parse=lambda text, _seconds_left: text,
+        equivalent=lambda rep, new, _seconds_left: grader.equal(rep, new), budget_s=math.inf)
+    ids = iter(clustering.ids)
+    return [None if answer is None else next(ids) for answer in answers]
 
 
-def grade_groups(grader: Grader, problems: Sequence[EvalProblem],
+def grade_groups(grader: Grader, problems: Sequence[Problem],
                  texts: Sequence[Sequence[str]]) -> GradedBenchmark:
     """Grade every sample; cluster answers when there is more than one sample per problem."""
     verdicts = [[grader.grade(t, p.gold) for t in group]
@@ -74,11 +76,10 @@ class BenchmarkGrader:
     """
 
     def __init__(self, verifier: Verifier | None = None) -> None:
-        # 10 s per check: benchmark answers are longer than training ones (grading.py)
-        self.verifier = verifier if verifier is not None else Verifier(timeout_s=10.0)
+        self.verifier = verifier if verifier is not None else grading_verifier()
         self._graders: dict[str, Grader] = {}
 
-    def __call__(self, rule: str, problems: Sequence[EvalProblem],
+    def __call__(self, rule: str, problems: Sequence[Problem],
                  texts: Sequence[Sequence[str]]) -> GradedBenchmark:
         if rule not in self._graders:
             self._graders[rule] = Grader(rule, verifier=self.verifier)
@@ -127,7 +128,7 @@ def average_metrics(per_benchmark: dict[str, dict[str, float]]) -> dict[str, flo
     return out
 
 
-def write_samples(path: Path, benchmark: str, problems: Sequence[EvalProblem],
+def write_samples(path: Path, benchmark: str, problems: Sequence[Problem],
                   groups: Sequence[Sequence[Completion]], graded: GradedBenchmark,
                   extra: dict[str, Any] | None = None) -> None:
     """One JSON line per sample: problem, completion, extracted answer, gold, verdict."""

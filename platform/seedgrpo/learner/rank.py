@@ -42,13 +42,14 @@ import gc
 import logging
 import math
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from seedgrpo._compat import skip_deepspeed_shm_build, zero3_full_state_dict
 from seedgrpo.algorithms.losses import policy_loss
+from seedgrpo.config.resources import resolve_learner_backend
 from seedgrpo.config.schema import ExperimentConfig
 from seedgrpo.learner.batch import (
     TrainBatch,
@@ -58,7 +59,7 @@ from seedgrpo.learner.batch import (
     token_logprobs,
 )
 from seedgrpo.models import load_causal_lm, load_tokenizer
-from seedgrpo.runtime.checkpoint import check_checkpoint_owner
+from seedgrpo.models.checkpoint_files import check_checkpoint_owner
 
 __all__ = ["LearnerRank", "lr_factor", "deepspeed_config"]
 
@@ -112,14 +113,6 @@ def deepspeed_config(cfg: ExperimentConfig, *, backend: str = "gloo") -> dict[st
     return ds
 
 
-def _skip_shm_build() -> None:
-    """DeepSpeed JIT-builds a shared-memory comm op at every cold start (~30 s on CPU); gloo does
-    not need it. Replace the builder before init."""
-    import deepspeed.comm.torch  # noqa: F401
-
-    sys.modules["deepspeed.comm.torch"].build_shm_op = lambda: None
-
-
 class LearnerRank:
     """The state and update of one rank; thin enough to unit-test without Ray."""
 
@@ -145,12 +138,9 @@ class LearnerRank:
     def _init_distributed(self, cfg: ExperimentConfig) -> None:
         import deepspeed
 
-        backend = cfg.learner.backend
-        if backend == "auto":
-            backend = "nccl" if self.on_gpu else "gloo"
-        self.backend = backend
-        _skip_shm_build()
-        deepspeed.init_distributed(dist_backend=backend)
+        self.backend = resolve_learner_backend(cfg.learner.backend, has_gpu=self.on_gpu)
+        skip_deepspeed_shm_build()
+        deepspeed.init_distributed(dist_backend=self.backend)
 
     # -- (re)building the engine ---------------------------------------------------------------
     def reset(self, cfg: ExperimentConfig, *, num_threads: int | None = None) -> None:
@@ -245,7 +235,7 @@ class LearnerRank:
                                  f"{self.accumulation_steps} micro-batches; the split changed")
             batches.append([collate(m, self.pad_id).to(self.engine.device) for m in micro])
         masks = [[self._loss_mask(b) for b in micro] for micro in batches]
-        totals = {"loss": 0.0, "pg_loss": 0.0, "clip_frac": 0.0, "kl": 0.0,
+        totals = {"loss": 0.0, "clip_frac": 0.0, "kl": 0.0,
                   "rollout_logprob_diff": 0.0, "entropy": 0.0, "token_updates": 0.0}
         epochs = self.cfg.train.ppo_epochs
         optimizer_steps = epochs * len(batches)
@@ -303,7 +293,6 @@ class LearnerRank:
                         self.engine.backward(loss * self.world_size)
                         weight = float(mask.sum())
                         totals["loss"] += loss.item() / optimizer_steps
-                        totals["pg_loss"] += stats["pg_loss"] / optimizer_steps
                         totals["clip_frac"] += stats["clip_frac"] * weight
                         totals["kl"] += stats["kl"] * weight
                         totals["token_updates"] += weight
@@ -342,7 +331,7 @@ class LearnerRank:
     def full_state_dict(self) -> dict[str, torch.Tensor] | None:
         """Rank 0: the full weights (ZeRO-3 partitions gathered); others: None. Collective."""
         if self.cfg.learner.zero_stage == 3:
-            state = self.engine._zero3_consolidated_16bit_state_dict()  # every rank must call
+            state = zero3_full_state_dict(self.engine)  # every rank must call
         else:
             state = self.policy.state_dict() if self.rank == 0 else None
         if self.rank != 0 or state is None:

@@ -1,6 +1,6 @@
 r"""The verifiable reward of SEED-GRPO: 1.0 when the boxed final answer matches the gold answer.
 
-ALGORITHMS.md section 2, step 1 [paper]: the extracted final answer is checked against the
+docs/ALGORITHMS.md section 2, step 1 [paper]: the extracted final answer is checked against the
 ground truth with math-verify. The answer is the content of the last ``\boxed{}``, the same
 extraction that clustering uses, so a response's reward and its meaning cluster always agree.
 A response without a boxed answer scores 0 (the paper's prompt asks for ``\boxed{}``).
@@ -19,7 +19,8 @@ def math_reward(completion: str, gold_answer: str, *, verifier: Verifier | None 
     r"""1.0 if the completion's last ``\boxed{}`` answer equals ``gold_answer`` under math-verify.
 
     Bounded in time: each check runs in the verifier's worker process and is cut off after
-    ``verifier.timeout_s`` seconds (5 s by default), scoring 0 and counting a timeout.
+    ``verifier.timeout_s`` seconds (``TRAINING_TIMEOUT_S`` by default), scoring 0 and counting
+    a timeout.
 
     >>> math_reward(r"The sum is \boxed{\dfrac{1}{2}}.", "0.5")
     1.0

@@ -5,7 +5,7 @@ check has a hard wall-clock bound: when the worker does not answer in ``timeout_
 and restarted, and the pair scores "not equivalent". Input that could only be pathological
 (longer than ``MAX_ANSWER_CHARS`` or nested deeper than ``MAX_BRACE_DEPTH``) is refused before
 it reaches the parser. Every such outcome increments a counter, so a scorer can log how often
-rewards failed closed instead of hiding it (STACK_NOTES, "math-verify").
+rewards failed closed instead of hiding it (docs/PLATFORM_NOTES.md, "math-verify").
 
 Checks are serialised by a lock: the time bound holds per check, so a batch of n hostile answers
 can take n bounds. Scorers that need throughput run several verifiers (one per process). Repeats
@@ -30,8 +30,12 @@ import weakref
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
+from seedgrpo.algorithms.clustering import AnswerEquivalence
+
 __all__ = [
     "CACHE_SIZE",
+    "GRADING_TIMEOUT_S",
+    "TRAINING_TIMEOUT_S",
     "MAX_ANSWER_CHARS",
     "MIN_CALL_S",
     "MAX_BRACE_DEPTH",
@@ -47,6 +51,11 @@ MAX_ANSWER_CHARS = 2_000  # the longest gold answer in the five benchmarks is un
 MAX_BRACE_DEPTH = 40  # real answers nest a few levels; deeper only stalls the parser
 MIN_CALL_S = 1.5  # a budget-shortened bound still lets math-verify's own 1 s alarm fire first
 CACHE_SIZE = 4_096  # remembered verdicts and unparseable texts (each: a pair of short strings)
+# the hard bound of one check. Training answers are short and a step waits on every group;
+# benchmark answers are longer (math-verify's own alarm is 3 s there) and a slow parse must not
+# count as a wrong answer, so grading allows twice as long
+TRAINING_TIMEOUT_S = 5.0
+GRADING_TIMEOUT_S = 10.0
 _STARTUP_TIMEOUT_S = 60.0  # importing math-verify and sympy on a busy 2-core machine
 
 
@@ -59,7 +68,6 @@ class VerifierCounters:
     """How every check ended; logged by scorers so silent zeros stay visible."""
 
     checks: int = 0
-    equivalent: int = 0
     unparsed: int = 0  # math-verify found no expression in gold or prediction
     errors: int = 0  # math-verify raised (its own timeouts included), or the worker failed
     timeouts: int = 0  # the hard bound fired and the worker was restarted
@@ -164,7 +172,8 @@ class Verifier:
     >>> v.close()
     """
 
-    def __init__(self, *, timeout_s: float = 5.0, raise_on_error: bool = False) -> None:
+    def __init__(self, *, timeout_s: float = TRAINING_TIMEOUT_S, raise_on_error: bool = False
+                 ) -> None:
         if not timeout_s > 0:
             raise ValueError(f"timeout_s is {timeout_s}; it must be > 0")
         self.timeout_s = float(timeout_s)
@@ -315,12 +324,10 @@ class Verifier:
                     self.counters.unparsed += 1
                 elif counter is not None:
                     self._fail(counter, "the same pair failed before", replay=True)
-                self.counters.equivalent += verdict is True
                 return verdict
             reply, counter = self._ask({"op": "verify", "gold": gold, "pred": pred},
                                        {"gold": gold, "pred": pred}, self._bound(timeout_s))
             verdict = None if reply is None else reply.get("equivalent") is True
-            self.counters.equivalent += verdict is True
             if verdict is not None or counter is not None:
                 if len(self._verdicts) >= CACHE_SIZE:
                     self._verdicts.popitem(last=False)
@@ -330,6 +337,15 @@ class Verifier:
     def equivalent(self, gold: str, pred: str) -> bool:
         """True when ``pred`` states the same mathematical answer as ``gold`` (gold first)."""
         return self.compare(gold, pred) is True
+
+    def answer_equivalence(self) -> AnswerEquivalence:
+        """This verifier as the equivalence test of ``math_verify`` clustering: each call's hard
+        bound is cut to the seconds left of the group's budget (never below ``MIN_CALL_S``)."""
+        return AnswerEquivalence(
+            parse=lambda text, seconds_left: self.parse(text, timeout_s=seconds_left),
+            equivalent=lambda rep, new, seconds_left: self.compare(rep, new,
+                                                                  timeout_s=seconds_left),
+        )
 
     def counter_values(self) -> dict[str, int]:
         """The counters as a plain dict, for logging."""
@@ -341,7 +357,7 @@ _default_lock = threading.Lock()
 
 
 def default_verifier() -> Verifier:
-    """The process-wide verifier that ``math_reward`` and ``cluster_answers`` share."""
+    """The process-wide verifier ``math_reward`` uses when it is given none."""
     global _default
     with _default_lock:
         if _default is None:

@@ -1,8 +1,9 @@
 """Rollout with transformers ``generate``: batched, left-padded, with the KV cache.
 
-The reference engine: slower than vLLM on a GPU, similar on a 2-core CPU (STACK_NOTES), and it
-runs everywhere transformers does. Sampling log-probs come from the processed scores (after the
-temperature and top-p warpers), matching vLLM's ``processed_logprobs`` mode.
+The reference engine: slower than vLLM on a GPU, similar on a 2-core CPU
+(docs/PLATFORM_NOTES.md, "Engines on CPU"), and it runs everywhere transformers does. Sampling
+log-probs come from the processed scores (after the temperature and top-p warpers), matching
+vLLM's ``processed_logprobs`` mode.
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ Construct it under ``if __name__ == "__main__":`` or inside a Ray actor: vLLM st
 
 If vLLM's engine-core process dies (killed, out of memory), vLLM 0.32's synchronous client
 notices but wakes nobody: a generation or weight load in progress waits forever, the trial with
-it until ``learner.timeout_s`` (10 minutes by default), which then blames a timeout. The engine
-watches that process itself and fails the waiting call at once with ``EngineDied``, which names
-the process and how it ended; the rollout actor's call raises, and Tune retries the trial from
-its checkpoint.
+it until ``resources.call_timeout_s`` (10 minutes by default), which then blames a timeout. The
+engine watches that process itself and fails the waiting call at once with ``EngineDied``, which
+names the process and how it ended; the rollout actor's call raises, and Tune retries the trial
+from its checkpoint.
 
 On CPU, vLLM pins its OpenMP threads to cores (``VLLM_CPU_OMP_THREADS_BIND``; its own default
 keeps one core free and, on a 2-core machine, uses one thread). The engine pins ``cpu_threads``

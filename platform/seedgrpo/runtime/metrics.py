@@ -1,28 +1,21 @@
-"""Per-step metrics with the names the trackers and the report read (ARCHITECTURE.md), and
-the per-prompt rows behind them.
+"""Per-step metrics with the names the trackers and the report read (docs/ARCHITECTURE.md,
+"Metric names"), and the per-prompt rows behind them.
 
 Means hide what modulation does: the sweep report plots the distribution of semantic entropy and
-of the modulation factor, so each step also appends one row per prompt to ``train/groups.jsonl``:
-``step``, ``prompt_id``, ``rewards``, ``cluster_sizes``, ``uncertainty`` (what f read), ``se``,
-``factor``, ``num_clusters``, ``reward_mean``, ``zero_advantage``. Rows written before
-``uncertainty`` existed have ``se`` only (it held what f read); readers take both.
+of the modulation factor, so each step also appends one row per prompt to ``train/groups.jsonl``
+(its format and reader: ``seedgrpo.tracking.groups_file``).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from seedgrpo.rollout.types import Completion
 
-__all__ = ["GROUPS_FILE", "TRAIN_METRICS", "append_group_rows", "read_group_rows",
-           "rollout_metrics", "learner_metrics", "group_rows", "truncate_group_rows",
+__all__ = ["TRAIN_METRICS", "rollout_metrics", "learner_metrics", "group_rows",
            "with_prompt_ids"]
-
-GROUPS_FILE = "groups.jsonl"
 
 TRAIN_METRICS = (
     "train/reward_mean", "train/accuracy", "train/se_mean", "train/uncertainty_mean",
@@ -130,30 +123,3 @@ def with_prompt_ids(rows: Sequence[dict[str, Any]], prompt_ids: Sequence[str]
                          "match")
     return [{"prompt_id": pid, **row} for pid, row in zip(prompt_ids, rows, strict=True)]
 
-
-def append_group_rows(path: Path, step: int, rows: Sequence[dict[str, float]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as out:
-        for row in rows:
-            out.write(json.dumps({"step": step, **row}) + "\n")
-
-
-def read_group_rows(path: Path) -> list[dict[str, float]]:
-    """The rows of ``path``; a torn last line (a killed trial) is dropped."""
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
-def truncate_group_rows(path: Path, last_step: int) -> None:
-    """Keep the rows up to ``last_step``: a resumed trial redoes the steps after its checkpoint."""
-    if not path.exists():
-        return
-    kept = [r for r in read_group_rows(path) if r["step"] <= last_step]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-    tmp.replace(path)

@@ -17,13 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from seedgrpo.algorithms import (
-    GroupContext,
-    extract_answer,
-    measure_uncertainty,
-    modulate,
-    modulated_advantages,
-)
+from seedgrpo.algorithms import GroupContext, extract_answer, uncertainty_advantages
 from seedgrpo.algorithms.clustering import cluster_group
 from seedgrpo.config.sections import AlgorithmConfig
 from seedgrpo.rewards import REWARDS, Verifier
@@ -74,19 +68,18 @@ def score_group(completions: Sequence[Completion], gold: str, algo: AlgorithmCon
     reward = REWARDS.get(algo.reward)
     answers = [extract_answer(c.text) for c in completions]
     rewards = [float(reward(c.text, gold, verifier=verifier)) for c in completions]
-    clustering = cluster_group(answers, algo.clustering, verifier=verifier,
+    clustering = cluster_group(answers, algo.clustering,
+                               equivalence=verifier.answer_equivalence(),
                                budget_s=algo.clustering_budget_s)
     cluster_ids = clustering.ids
     cost = {k: float(v) for k, v in asdict(clustering.stats).items()}
     ctx = GroupContext(rewards, answers, cluster_ids, _response_logprobs(completions, algo),
                        embeddings, algo)
-    measured = measure_uncertainty(algo.uncertainty, ctx)
-    factor = modulate(measured.x, algo.modulation, algo.gamma)
-    advantages = modulated_advantages(rewards, factor, algo.baseline)
+    advantages, info = uncertainty_advantages(ctx)
     return GroupScore(rewards=rewards, answers=answers, cluster_ids=cluster_ids,
-                      advantages=advantages, uncertainty=measured.value,
-                      se=ctx.semantic_entropy, factor=factor,
-                      num_clusters=len(set(cluster_ids)), clustering_cost=cost)
+                      advantages=advantages, uncertainty=info["uncertainty"],
+                      se=ctx.semantic_entropy, factor=info["factor"],
+                      num_clusters=info["num_clusters"], clustering_cost=cost)
 
 
 def clustering_metrics(scores: Sequence[GroupScore]) -> dict[str, float]:
@@ -95,12 +88,17 @@ def clustering_metrics(scores: Sequence[GroupScore]) -> dict[str, float]:
     ``verify_cluster_calls``: equivalence checks; ``verify_budget_exceeded``: groups that spent
     ``algorithm.clustering_budget_s``; ``verify_fallback_answers``: distinct answers clustered
     by exact string because of it; ``verify_unverifiable_answers``: distinct answers clustered
-    by exact string because math-verify could not parse them or failed on them.
+    by exact string because math-verify could not parse them or failed on them;
+    ``cluster_distinct_answers``: distinct answers (after whitespace removal);
+    ``verify_cluster_parses``: math-verify parses; ``time/cluster_s``: seconds spent clustering.
     """
     names = {"verify_calls": "reward/verify_cluster_calls",
              "budget_exceeded": "reward/verify_budget_exceeded",
              "fallback_answers": "reward/verify_fallback_answers",
-             "unverifiable": "reward/verify_unverifiable_answers"}
+             "unverifiable": "reward/verify_unverifiable_answers",
+             "distinct": "reward/cluster_distinct_answers",
+             "parses": "reward/verify_cluster_parses",
+             "seconds": "time/cluster_s"}
     return {metric: float(sum(s.clustering_cost.get(key, 0.0) for s in scores))
             for key, metric in names.items()}
 

@@ -183,7 +183,7 @@ def _last_samples(client: Any, run_id: str) -> tuple[int | None, list[dict[str, 
 
 
 def _groups(client: Any, run_id: str) -> list[dict[str, Any]]:
-    from seedgrpo.runtime.metrics import GROUPS_FILE, read_group_rows
+    from seedgrpo.tracking.groups_file import GROUPS_FILE, read_group_rows
 
     try:
         names = [a.path for a in client.list_artifacts(run_id, "train")]
