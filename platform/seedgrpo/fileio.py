@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_text", "atomic_write_json", "fsync_dir", "fsync_tree"]
+__all__ = ["atomic_write_text", "atomic_write_json", "fsync_dir", "fsync_tree", "read_json"]
 
 
 def fsync_dir(path: Path) -> None:
@@ -61,3 +61,14 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_json(path: Path, data: Any, *, indent: int | None = 1) -> None:
     """``atomic_write_text`` of ``data`` as JSON."""
     atomic_write_text(path, json.dumps(data, indent=indent))
+
+
+def read_json(path: Path) -> Any | None:
+    """The JSON in ``path``, or None when it is missing or torn (written before these writes
+    were atomic, or by a process killed mid-write)."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None

@@ -39,7 +39,8 @@ algorithm: {{uncertainty: test_constant, modulation: test_halve, alpha: 1.0, gro
             clustering: exact, estimator: discrete}}
 train: {{steps: 1, prompts_per_step: 2, micro_batch_size: 4, checkpoint_every: 0}}
 rollout: {{engine: hf, max_new_tokens: 4, max_staleness: 0}}
-learner: {{num_ranks: 1, zero_stage: 2, timeout_s: 300}}
+learner: {{num_ranks: 1, zero_stage: 2}}
+resources: {{call_timeout_s: 300}}
 eval: {{benchmarks: [heldout], before_training: false, limit: 2, max_new_tokens: 4}}
 tracking: {{mlflow_uri: null, output_dir: {out}}}
 search_space:

@@ -18,7 +18,8 @@ data: {{heldout_size: 4, fewshot: 1, synthetic: {{num_problems: 64}}}}
 algorithm: {{group_size: 4, alpha: 0.5, clustering: exact}}
 train: {{steps: 2, prompts_per_step: 2, lr: 1.0e-3, micro_batch_size: 2, checkpoint_every: 1}}
 rollout: {{engine: hf, max_new_tokens: 8}}
-learner: {{num_ranks: 2, zero_stage: 2, timeout_s: 300}}
+learner: {{num_ranks: 2, zero_stage: 2}}
+resources: {{call_timeout_s: 300}}
 eval: {{every_steps: 1, max_new_tokens: 8}}
 tracking: {{mlflow_uri: "sqlite:///{db}", output_dir: {out}}}
 search_space:
@@ -62,6 +63,8 @@ def test_train_runs_a_trial_and_logs_to_mlflow(experiment: Path, tmp_path: Path,
     assert again.returncode == 0, again.stderr[-3000:]
     assert "continuing from checkpoint step_000002" in again.stdout
     assert any(line.startswith("step 3/3  reward") for line in again.stdout.splitlines())
+    (resumed,) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    assert resumed.info.run_id == run_info.info.run_id  # the resume continued the same run
     artifacts = {a.path for a in client.list_artifacts(run_info.info.run_id, "eval")}
     assert "eval/samples_step_000000.jsonl" in artifacts  # evaluation samples, every eval
 
@@ -78,6 +81,32 @@ def test_train_runs_a_trial_and_logs_to_mlflow(experiment: Path, tmp_path: Path,
     exported = trial_dir / "checkpoints" / "step_000003" / "hf"
     assert summary["model_dir"] == str(exported)
     _assert_export_matches_deepspeed(exported, trial_dir / "checkpoints", "step_000003")
+
+
+@pytest.mark.slow  # 1-2.5 min: a 2-step run, then its resume to step 3
+def test_a_resumed_train_continues_its_mlflow_run_and_logs_ignored_settings_as_na(
+        experiment: Path, tmp_path: Path) -> None:
+    args = [str(experiment), "--set", "algorithm.modulation=none", "--set", "eval.benchmarks=[]"]
+    first = run(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = run(*args, "--set", "train.steps=3", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "continuing from checkpoint step_000002" in again.stdout
+
+    from mlflow.tracking import MlflowClient
+
+    from seedgrpo.config.applicability import NOT_APPLICABLE
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (only,) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    assert only.info.status == "FINISHED"
+    steps = [m.step for m in client.get_metric_history(only.info.run_id, "train/reward_mean")]
+    assert sorted(steps) == [1, 2, 3]  # each step once: the resume logged only step 3
+    # the setting a `none` run ignores is n/a, as in a sweep, not the default it ignores
+    assert only.data.params["algorithm.alpha"] == NOT_APPLICABLE
+    assert only.data.params["algorithm.estimator"] == "rao"
+    result = json.loads((tmp_path / "runs" / "tiny" / "base" / "result.json").read_text())
+    assert result["step"] == 3 and "train/reward_mean" in result["metrics"]
 
 
 def _assert_export_matches_deepspeed(exported: Path, root: Path, tag: str) -> None:

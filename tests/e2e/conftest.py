@@ -23,7 +23,8 @@ data: {{heldout_size: 4, fewshot: 1, synthetic: {{num_problems: 64}}}}
 algorithm: {{group_size: 4, alpha: 0.5, clustering: exact}}
 train: {{steps: {steps}, prompts_per_step: 2, lr: 1.0e-3, micro_batch_size: 4, checkpoint_every: 1}}
 rollout: {{engine: hf, max_new_tokens: 8}}
-learner: {{num_ranks: 1, zero_stage: 2, timeout_s: 300}}
+learner: {{num_ranks: 1, zero_stage: 2}}
+resources: {{call_timeout_s: 300}}
 eval: {{every_steps: 1, max_new_tokens: 8, before_training: false}}
 tracking: {{mlflow_uri: "sqlite:///mlflow.db", output_dir: runs}}
 """

@@ -168,8 +168,8 @@ VLLM_STEPS = 8  # every vLLM start is most of a minute on 2 cores: two here (the
 def test_killed_vllm_engine_core_fails_the_generation_and_is_retried(
         tmp_path: Path, model_cache: Path) -> None:
     """vLLM's synchronous client leaves a generation waiting on a dead engine core (until
-    ``learner.timeout_s``, then a timeout that names nothing); the engine notices the process
-    end, the generation raises at once, naming it, and Tune retries."""
+    ``resources.call_timeout_s``, then a timeout that names nothing); the engine notices the
+    process end, the generation raises at once, naming it, and Tune retries."""
     sets = ["--set", "rollout.engine=vllm", "--set", "train.checkpoint_every=2",
             "--set", f"eval.every_steps={VLLM_STEPS}"]
     errors = _sweep_surviving(tmp_path, model_cache, "tiny_vllm_fault", VLLM_STEPS, sets,

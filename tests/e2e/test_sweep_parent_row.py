@@ -36,10 +36,10 @@ def test_the_parent_row_and_the_honest_params(grid_sweep: FinishedSweep, tmp_pat
     table = client.load_table(parent.info.experiment_id, "report/trials_table.json",
                               run_ids=[parent.info.run_id])
     assert sorted(table["trial"]) == sorted(by_name)
-    # the baseline has no alpha (the experiment's base alpha is 0.5) and no gamma; its config
-    # artifact keeps the real config
+    # the baseline has no alpha (the experiment's base alpha is 0.5) and no focal_gamma; its
+    # config artifact keeps the real config
     none = by_name["none"].data.params
-    assert none["algorithm.alpha"] == none["algorithm.gamma"] == "n/a"
+    assert none["algorithm.alpha"] == none["algorithm.focal_gamma"] == "n/a"
     assert none["algorithm.uncertainty"] == none["algorithm.gcpo.kappa"] == "n/a"
     assert by_name["linear-a0.5"].data.params["algorithm.alpha"] == "0.5"
     config = client.download_artifacts(by_name["none"].info.run_id, "config.json",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -10,11 +9,12 @@ import pytest
 
 @pytest.fixture(scope="session")
 def ray_local():
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    """Ray started as seedgrpo-train starts it, with 4 logical CPUs whatever the machine has."""
     import ray
 
-    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
+    from seedgrpo.runtime.local_ray import start_local_ray
+
+    start_local_ray(num_cpus=4)
     yield ray
     ray.shutdown()
 
@@ -28,7 +28,8 @@ def tiny_config(cache: str, **sections) -> dict:
         "train": {"steps": 3, "prompts_per_step": 2, "lr": 1e-3, "micro_batch_size": 2,
                   "checkpoint_every": 2},
         "rollout": {"engine": "hf", "max_new_tokens": 12},
-        "learner": {"num_ranks": 2, "zero_stage": 2, "timeout_s": 300},
+        "learner": {"num_ranks": 2, "zero_stage": 2},
+        "resources": {"call_timeout_s": 300},
         "eval": {"every_steps": 2, "max_new_tokens": 8},
         "tracking": {"mlflow_uri": None},
     }

@@ -15,10 +15,10 @@ from seedgrpo.data import PromptSampler
 from seedgrpo.rollout.types import Completion
 from seedgrpo.runtime.batches import StepBatch, TrainPrompt, join_shards, train_samples
 from seedgrpo.runtime.dynamic_sampling import SAMPLING_METRICS, assemble, select_groups
-from seedgrpo.runtime.metrics import read_group_rows
 from seedgrpo.runtime.rollout_group import RolloutGroup
 from seedgrpo.runtime.scoring import score_batch
 from seedgrpo.runtime.trial import TrialRunner
+from seedgrpo.tracking.groups_file import read_group_rows
 
 from .conftest import run_tiny_trial
 

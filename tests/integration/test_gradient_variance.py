@@ -18,8 +18,8 @@ from seedgrpo.rollout.types import Completion
 from seedgrpo.runtime.actor_set import acquire
 from seedgrpo.runtime.batches import StepBatch, TrainPrompt
 from seedgrpo.runtime.gradient_variance import submit_probe
-from seedgrpo.runtime.metrics import read_group_rows
 from seedgrpo.runtime.trial import TrialError, TrialRunner
+from seedgrpo.tracking.groups_file import read_group_rows
 
 from .conftest import tiny_config as _tiny_config
 
@@ -188,7 +188,7 @@ def test_gcpo_trial_on_the_sentence_encoder(ray_local, model_cache: Path, tmp_pa
 def test_unrunnable_diagnostic_and_encoder_settings_fail_before_any_actor(tmp_path: Path
                                                                           ) -> None:
     zero3 = ExperimentConfig.model_validate(tiny_config(
-        "x", learner={"num_ranks": 2, "zero_stage": 3, "timeout_s": 300},
+        "x", learner={"num_ranks": 2, "zero_stage": 3},
         diagnostics={"gradient_variance_every": 5}))
     with pytest.raises(TrialError, match="needs learner.zero_stage 0, 1 or 2.*ZeRO-3"):
         TrialRunner(zero3, tmp_path)

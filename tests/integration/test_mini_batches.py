@@ -46,7 +46,7 @@ def _config(cache: Path, ranks: int = 2, **train) -> dict:
                "adam_eps": 1.0, "adam_betas": [0.9, 0.95], **train},
         algorithm={"group_size": 4, "alpha": 0.5, "clustering": "exact", "clip_eps": 0.2},
         rollout={"engine": "hf", "max_new_tokens": MAX_NEW_TOKENS},
-        learner={"num_ranks": ranks, "zero_stage": 2, "timeout_s": 300},
+        learner={"num_ranks": ranks, "zero_stage": 2},
     )).model_dump(mode="json")
 
 

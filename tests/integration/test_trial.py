@@ -14,8 +14,9 @@ from seedgrpo.evaluation import BenchmarkNotFound
 from seedgrpo.models import resolve_model_dir
 from seedgrpo.rollout.types import Completion
 from seedgrpo.runtime.actor_set import ActorSet, acquire
-from seedgrpo.runtime.metrics import TRAIN_METRICS, read_group_rows
+from seedgrpo.runtime.metrics import TRAIN_METRICS
 from seedgrpo.runtime.trial import TrialError, TrialRunner
+from seedgrpo.tracking.groups_file import read_group_rows
 
 from .conftest import run_tiny_trial, tiny_config
 
@@ -78,7 +79,7 @@ def test_three_steps_vllm_zero3_collective(ray_local, model_cache: Path, tmp_pat
     cfg = ExperimentConfig.model_validate(tiny_config(
         str(model_cache), rollout={"engine": "vllm", "max_new_tokens": 12,
                                    "weight_sync": "collective"},
-        learner={"num_ranks": 2, "zero_stage": 3, "timeout_s": 300}, train={"lr": 1e-2}))
+        learner={"num_ranks": 2, "zero_stage": 3}, train={"lr": 1e-2}))
     reports: list[tuple[int, dict]] = []
     runner = TrialRunner(cfg, tmp_path, report=lambda s, m: reports.append((s, m)))
     assert runner.engine_kind == "vllm"
@@ -147,7 +148,7 @@ def test_weight_sync_engine_matches_learner(ray_local, model_cache: Path, tmp_pa
 
     cfg = ExperimentConfig.model_validate(tiny_config(
         str(model_cache), rollout={"engine": engine, "max_new_tokens": 12, "weight_sync": method},
-        learner={"num_ranks": 2, "zero_stage": zero, "timeout_s": 300},
+        learner={"num_ranks": 2, "zero_stage": zero},
         train={"micro_batch_size": 4, "lr": 1e-2}))
     model_dir = resolve_model_dir(cfg.model)
     actors, _ = acquire(None, cfg, model_dir, engine)
@@ -197,7 +198,7 @@ def test_gcpo_trial_zero3(ray_local, model_cache: Path, tmp_path: Path) -> None:
         str(model_cache), algorithm={"uncertainty": "gcpo", "alpha": 1.0, "group_size": 4,
                                      "clustering": "exact", "gcpo": {"measure": "bot"}},
         train={"steps": 2, "checkpoint_every": 0},
-        learner={"num_ranks": 2, "zero_stage": 3, "timeout_s": 300},
+        learner={"num_ranks": 2, "zero_stage": 3},
         eval={"every_steps": 0, "before_training": False, "max_new_tokens": 4}))
     reports: list[tuple[int, dict]] = []
     TrialRunner(cfg, tmp_path, report=lambda s, m: reports.append((s, m))).run()

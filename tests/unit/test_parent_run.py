@@ -51,7 +51,7 @@ def test_a_trial_logs_what_it_ignores_as_na(uri: str, tmp_path: Path) -> None:
         "algorithm.alpha": {"grid": [0.5]}}})
     trials = expand_trials(cfg)
     context = SweepContext(SweepSpace.from_trials(cfg, trials), str(tmp_path), uri,
-                           "honest-params", None, "s")
+                           "honest-params", None)
     client = tracking_client(uri)
     logged = {}
     for trial in trials:

@@ -22,7 +22,7 @@ from seedgrpo.algorithms import (
     register_uncertainty,
 )
 from seedgrpo.config import ConfigError, load_experiment
-from seedgrpo.config.plugins import import_plugins, plugin_dirs, ray_runtime_env
+from seedgrpo.config.plugins import import_plugins, ray_runtime_env
 from seedgrpo.config.sections import AlgorithmConfig
 from seedgrpo.rewards import REWARDS, register_reward
 from seedgrpo.rollout.types import Completion
@@ -240,7 +240,6 @@ def test_plugins_are_imported_before_validation(tmp_path: Path, unique: str, cle
                    f"search_space:\n  algorithm.uncertainty: {{grid: [{name}, gcpo]}}\n")
     loaded = load_experiment(exp)  # found next to the experiment file
     assert loaded.config.plugins == [module] and loaded.config.algorithm.uncertainty == name
-    assert str((tmp_path / "exp").resolve()) in plugin_dirs()
     env = ray_runtime_env()["env_vars"]["PYTHONPATH"]  # what the CLIs hand the Ray workers
     assert str((tmp_path / "exp").resolve()) in env.split(":")
     assert env.endswith("${PYTHONPATH}")

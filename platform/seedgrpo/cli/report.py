@@ -45,14 +45,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.verbose)
-    from seedgrpo.sweep.layout import SweepDir, SweepNotFound
-    from seedgrpo.tracking import absolute_tracking_uri
-    from seedgrpo.tracking.redact import (
+    from seedgrpo.redact import (
         SecretNotStored,
         live_tracking_uri,
         redact_text,
         redact_uri,
     )
+    from seedgrpo.sweep.layout import SweepDir, SweepNotFound
+    from seedgrpo.tracking import absolute_tracking_uri
 
     target = Path(args.target)
     try:

@@ -2,18 +2,17 @@
 
 Runs the base config (or the N-th trial of the expanded search space) to ``train.steps``, prints a
 progress line per step, logs to MLflow when ``tracking.mlflow_uri`` is set, and continues from
-the last checkpoint in its output directory when there is one (``--restart`` starts over).
+the last checkpoint in its output directory when there is one, in the same MLflow run
+(``--restart`` starts over, in a new one). The run itself is ``runtime.run.run_training``, as
+for a sweep's trials: same output layout, same MLflow params and metrics.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import math
-import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from seedgrpo.cli.common import (
@@ -23,12 +22,11 @@ from seedgrpo.cli.common import (
     configure_logging,
     load_trials_or_exit,
 )
-from seedgrpo.config import Trial, total_resources
-from seedgrpo.tracking.redact import redact_text
+from seedgrpo.config import ExperimentConfig, Trial, total_resources
+from seedgrpo.redact import redact_text
+from seedgrpo.tracking.mlflow_run import RUN_FILE, ResumableRun
 
 __all__ = ["main"]
-
-logger = logging.getLogger("seedgrpo.train")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="checkpoints go here; default: tracking.output_dir/<experiment>/"
                              "<trial name>")
     parser.add_argument("--restart", action="store_true",
-                        help="delete the output directory's checkpoints and start from step 0")
+                        help="delete the output directory's checkpoints and start from step 0, "
+                             "in a new MLflow run")
     return parser
 
 
@@ -71,6 +70,26 @@ def _progress(total: int, *, resumed: bool):
     return report
 
 
+def _tracker_opener(cfg: ExperimentConfig, output: Path, name: str
+                    ) -> Callable[[], ResumableRun] | None:
+    """The run's MLflow run, opened at its first step: the one ``output`` keeps when it has
+    one (a resumed run continues it), else a new one whose params say ``n/a`` for the
+    settings this config ignores, as a sweep's trials do."""
+    uri = cfg.tracking.mlflow_uri
+    if not uri:
+        return None
+
+    def open_run() -> ResumableRun:
+        from seedgrpo.config.applicability import not_applicable
+
+        return ResumableRun.open_in(output, uri, str(cfg.tracking.experiment_name),
+                                    run_name=name, config=cfg.model_dump(mode="json"),
+                                    tags={"seedgrpo.trial": name},
+                                    not_applicable=not_applicable(cfg))
+
+    return open_run
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.verbose)
@@ -94,9 +113,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except PathOutsideParent as err:
             print(f"error: {err}; give --output-dir", file=sys.stderr)
             return EXIT_BAD_INPUT
-    if args.restart and (output / "checkpoints").exists():
-        shutil.rmtree(output / "checkpoints")
-    from seedgrpo.runtime.checkpoint import UntrustedCheckpoint, check_checkpoint_owner, read_latest
+    if args.restart:  # from step 0, in a new MLflow run (the old one keeps its history)
+        if (output / "checkpoints").exists():
+            shutil.rmtree(output / "checkpoints")
+        (output / RUN_FILE).unlink(missing_ok=True)
+    from seedgrpo.models.checkpoint_files import (
+        UntrustedCheckpoint,
+        check_checkpoint_owner,
+        read_latest,
+    )
 
     try:
         latest = read_latest(output / "checkpoints")
@@ -119,38 +144,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from seedgrpo.data import DataError
     from seedgrpo.models import ModelLoadError, resolve_model_dir
-    from seedgrpo.runtime.trial import TrialError, TrialRunner
+    from seedgrpo.runtime.local_ray import start_local_ray
+    from seedgrpo.runtime.run import run_training
+    from seedgrpo.runtime.trial import TrialError, checked_engine
 
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     report = _progress(cfg.train.steps, resumed=latest is not None)
     try:  # what can fail without Ray fails before Ray starts
-        runner = TrialRunner(cfg, output, report=report)  # refuses what it cannot run
+        engine = checked_engine(cfg)  # refuses what this machine cannot run
         resolve_model_dir(cfg.model)  # converts or downloads once; the run reuses it
     except (TrialError, ModelLoadError) as err:
         print(f"error: trial '{trial.name}' failed: {err}", file=sys.stderr)
         return EXIT_FAILED
-    needed = math.ceil(total_resources(cfg)["CPU"])
-    from seedgrpo.config.plugins import ray_runtime_env
-
-    ray.init(address="local", num_cpus=max(os.cpu_count() or 1, needed),
-             include_dashboard=False, log_to_driver=args.verbose > 0,
-             runtime_env=ray_runtime_env())  # the workers import the experiment's plug-ins
+    # one run on this machine: it shares the cores rather than wait for CPUs that never come
+    start_local_ray(at_least_cpus=total_resources(cfg)["CPU"], verbose=args.verbose)
     try:
         print(f"{loaded.label}: trial '{trial.name}', {cfg.train.steps} steps, engine "
-              f"{runner.engine_kind}, {cfg.learner.num_ranks} DeepSpeed rank(s) at ZeRO-"
+              f"{engine}, {cfg.learner.num_ranks} DeepSpeed rank(s) at ZeRO-"
               f"{cfg.learner.zero_stage}, output {output}", flush=True)
-        if cfg.tracking.mlflow_uri:
-            from seedgrpo.tracking import MlflowRun
-
-            with MlflowRun(cfg.tracking.mlflow_uri, str(cfg.tracking.experiment_name),
-                           run_name=trial.name, config=cfg.model_dump(mode="json"),
-                           tags={"seedgrpo.trial": trial.name}) as run:
-                runner.report = lambda step, m: (report(step, m), run.log_metrics(step, m))
-                runner.log_artifact = run.log_artifact
-                final = runner.run()
-        else:
-            final = runner.run()
+        steps = run_training(cfg, output, engine_kind=engine,
+                             open_tracker=_tracker_opener(cfg, output, trial.name))
+        try:
+            for step, metrics in steps:
+                report(step, metrics)
+        except BaseException:  # a failed step has ended the run already; a Ctrl-C has not
+            steps.abandon("FAILED")
+            raise
+        steps.shutdown()
+        final = steps.last["metrics"]
     except (TrialError, ModelLoadError, DataError, MlflowException, OSError) as err:
         # MLflow and SQLAlchemy messages may echo the tracking URI, password included
         print(f"error: trial '{trial.name}' failed: {redact_text(str(err))}", file=sys.stderr)

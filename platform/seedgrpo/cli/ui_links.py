@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 
 from seedgrpo.cli.common import EXIT_BAD_INPUT, EXIT_FAILED
-from seedgrpo.tracking.redact import redact_text, redact_uri
+from seedgrpo.redact import redact_text, redact_uri
 from seedgrpo.tracking.ui_links import SweepLinks, sweep_links
 
 __all__ = ["print_sweep_links", "serve_sweep_ui"]

@@ -27,7 +27,7 @@ from ray.util.placement_group import (
 )
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from seedgrpo.config.resources import actor_threads, trial_bundles
+from seedgrpo.config.resources import actor_threads, resolve_learner_backend, trial_bundles
 from seedgrpo.config.schema import ExperimentConfig
 from seedgrpo.models.weight_sync import WeightSync
 from seedgrpo.runtime.actors import LearnerActor, RolloutActor, ScorerActor
@@ -42,10 +42,9 @@ logger = logging.getLogger(__name__)
 
 
 def learner_backend(cfg: ExperimentConfig) -> str:
-    """``learner.backend`` resolved: GPUs -> nccl, else gloo (the rule the ranks use)."""
-    if cfg.learner.backend != "auto":
-        return cfg.learner.backend
-    return "nccl" if cfg.resources.learner_rank.gpus > 0 else "gloo"
+    """``learner.backend`` resolved as the ranks will resolve it, from the GPUs a rank gets."""
+    return resolve_learner_backend(cfg.learner.backend,
+                                   has_gpu=cfg.resources.learner_rank.gpus > 0)
 
 
 def sharing_key(cfg: ExperimentConfig, engine: str, model_dir: Path) -> tuple[Any, ...]:
@@ -103,7 +102,7 @@ class ActorSet:
 
 def _start(cfg: ExperimentConfig, model_dir: Path, engine: str, key: tuple[Any, ...]
            ) -> ActorSet:
-    timeout = cfg.learner.timeout_s
+    timeout = cfg.resources.call_timeout_s
     bundles = trial_bundles(cfg)
     pg = get_current_placement_group()
     owned = pg is None or len(pg.bundle_specs) != len(bundles)

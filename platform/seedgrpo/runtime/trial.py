@@ -34,8 +34,6 @@ from seedgrpo.data import DataError, PromptSampler, build_pools, render_prompt
 from seedgrpo.evaluation import (
     Benchmark,
     BenchmarkNotFound,
-    EvalProblem,
-    GoldAnswer,
     PreparedBenchmark,
     eval_sampling,
     load_benchmark,
@@ -43,6 +41,8 @@ from seedgrpo.evaluation import (
     run_evaluation,
 )
 from seedgrpo.models import load_tokenizer, resolve_model_dir
+from seedgrpo.models.checkpoint_files import TrainerState, checkpoint_tag, read_latest
+from seedgrpo.redact import redact_config
 from seedgrpo.rollout.factory import EngineUnavailable, choose_engine
 from seedgrpo.rollout.types import SamplingSettings
 from seedgrpo.runtime.actor_set import ActorSet, acquire
@@ -54,28 +54,20 @@ from seedgrpo.runtime.batches import (
     write_pending,
 )
 from seedgrpo.runtime.checkpoint import (
-    TrainerState,
-    checkpoint_tag,
     prune_checkpoints,
-    read_latest,
     write_experiment,
     write_trainer_state,
 )
 from seedgrpo.runtime.dynamic_sampling import needs_another_round, select_groups
 from seedgrpo.runtime.encoder import EncoderError, check_encoder
 from seedgrpo.runtime.gradient_variance import PendingProbe, is_diagnostic_step, submit_probe
-from seedgrpo.runtime.metrics import (
-    GROUPS_FILE,
-    append_group_rows,
-    learner_metrics,
-    truncate_group_rows,
-    with_prompt_ids,
-)
+from seedgrpo.runtime.metrics import learner_metrics, with_prompt_ids
 from seedgrpo.runtime.scoring import ScoredBatch
 from seedgrpo.runtime.waiting import TrialError
-from seedgrpo.tracking.redact import redact_config
+from seedgrpo.tracking.groups_file import GROUPS_FILE, append_group_rows, truncate_group_rows
 
-__all__ = ["ActorSet", "TrialError", "TrialRunner", "check_runtime_support", "resolve_engine"]
+__all__ = ["ActorSet", "TrialError", "TrialRunner", "check_runtime_support", "checked_engine",
+           "resolve_engine"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +103,15 @@ def resolve_engine(cfg: ExperimentConfig) -> str:
         raise TrialError(str(err)) from None
 
 
+def checked_engine(cfg: ExperimentConfig) -> str:
+    """Everything a training run of ``cfg`` needs from this machine, checked once before any
+    actor starts (``check_runtime_support``), and the rollout engine it runs on
+    (``resolve_engine``): the caller checks up front, before Ray, and passes the engine to
+    ``TrialRunner`` so that nothing is checked twice."""
+    check_runtime_support(cfg)
+    return resolve_engine(cfg)
+
+
 class TrialRunner:
     """Runs one trial's config to the end (or from its last checkpoint).
 
@@ -118,19 +119,22 @@ class TrialRunner:
     replaced when this trial cannot share them. After ``run(keep_actors=True)`` (or the last
     step of ``steps()``) ``self.actors`` holds them for the next trial; otherwise they are shut
     down. ``startup_s`` is the time from the call to the first step (or evaluation).
+
+    ``engine_kind``: the rollout engine as ``checked_engine(cfg)`` returned it, when the caller
+    has checked ``cfg`` already (``seedgrpo-train``, a sweep before Ray starts); without it the
+    runner checks here and refuses what it cannot run (``TrialError``).
     """
 
     def __init__(self, cfg: ExperimentConfig, output_dir: str | Path, *,
                  report: Reporter | None = None, log_artifact: ArtifactLogger | None = None,
-                 actors: ActorSet | None = None) -> None:
-        check_runtime_support(cfg)
+                 actors: ActorSet | None = None, engine_kind: str | None = None) -> None:
+        self.engine_kind = engine_kind if engine_kind is not None else checked_engine(cfg)
         self.cfg = cfg
         self.output_dir = Path(output_dir)
         self.checkpoint_dir = self.output_dir / "checkpoints"
         self.report = report or (lambda step, metrics: None)
         self.log_artifact = log_artifact or (lambda path, where: None)
         self.groups_path = self.output_dir / "train" / GROUPS_FILE
-        self.engine_kind = resolve_engine(cfg)
         self.actors = actors
         self.reused_actors = False
         self.startup_s: float | None = None
@@ -173,8 +177,7 @@ class TrialRunner:
         prompt format (few-shot included); the others are zero-shot, as in the paper."""
         cfg = self.cfg
         if name == "heldout":
-            problems = [EvalProblem(p.id, p.problem, GoldAnswer(p.answer))
-                        for p in pools.heldout[: cfg.eval.limits.get(name, cfg.eval.limit)]]
+            problems = pools.heldout[: cfg.eval.limits.get(name, cfg.eval.limit)]
             if not problems:
                 raise DataError("eval.benchmarks includes 'heldout' but data.heldout_size is 0")
             bench = Benchmark("heldout", "math", problems, "the held-out training split")

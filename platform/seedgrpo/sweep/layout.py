@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seedgrpo.fileio import atomic_write_json, atomic_write_text
-from seedgrpo.tracking.redact import redact_text, redact_uri
+from seedgrpo.fileio import atomic_write_json, atomic_write_text, read_json
+from seedgrpo.redact import redact_text, redact_uri
 
 __all__ = ["SweepDir", "SweepRecord", "config_fingerprint", "fingerprint_matches",
            "SweepNotFound", "PathOutsideParent", "child_path", "read_json", "write_json",
@@ -29,16 +29,6 @@ __all__ = ["SweepDir", "SweepRecord", "config_fingerprint", "fingerprint_matches
 
 RECORD_FILE = "sweep.json"
 LATEST_FILE = "latest"
-
-
-def read_json(path: Path) -> Any | None:
-    """The JSON in ``path``, or None when it is missing or torn (a process killed mid-write)."""
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -123,7 +113,7 @@ class SweepRecord:
 
     In memory ``mlflow_uri`` is the live URI (with its password, to connect); ``SweepDir.write``
     stores it redacted, and a resumed sweep or a report takes the secret from its own config or
-    environment again (``seedgrpo.tracking.redact.live_tracking_uri``).
+    environment again (``seedgrpo.redact.live_tracking_uri``).
     """
 
     experiment_file: str

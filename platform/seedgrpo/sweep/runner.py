@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seedgrpo._compat import tuner_run_config
 from seedgrpo.config import ExperimentConfig, LoadedExperiment, Trial, total_resources
+from seedgrpo.redact import redact_text, redact_uri
+from seedgrpo.runtime.run import read_result
 from seedgrpo.sweep.cluster import (
     ClusterView,
     SharedStorageError,
@@ -39,8 +42,7 @@ from seedgrpo.sweep.layout import (
 )
 from seedgrpo.sweep.space import SweepSpace
 from seedgrpo.sweep.stop_signals import StopSignals
-from seedgrpo.sweep.trainable import STEP_KEY, SweepContext, TrialTrainable, read_result
-from seedgrpo.tracking.redact import redact_text, redact_uri
+from seedgrpo.sweep.trainable import STEP_KEY, SweepContext, TrialTrainable
 
 __all__ = ["SweepOptions", "SweepError", "SweepOutcome", "run_sweep", "check_capacity",
            "capacity_shortfall", "one_node_shortfall",
@@ -110,20 +112,24 @@ def resume_command(experiment: str, overrides: Sequence[str], sweep_root: Path |
 
 
 # -- before Ray -------------------------------------------------------------------------------
-def check_before_ray(space: SweepSpace) -> None:
+def check_before_ray(space: SweepSpace) -> dict[str, str]:
     """What each trial would refuse at its first step, refused now: runtime support, the rollout
-    engine, the model (converted or downloaded once, here), the benchmarks' files."""
+    engine, the model (converted or downloaded once, here), the benchmarks' files.
+
+    Returns each ``rollout.engine`` setting of the sweep resolved (``auto`` -> vllm or hf): the
+    trials of a grid take it from here (``SweepContext.engines``) instead of checking again
+    (an adaptive search checks only its base config here: its trials check themselves)."""
     from seedgrpo.data import DataError
     from seedgrpo.evaluation import BenchmarkNotFound, load_benchmark
     from seedgrpo.models import ModelLoadError, resolve_model_dir
-    from seedgrpo.runtime.trial import TrialError, check_runtime_support, resolve_engine
+    from seedgrpo.runtime.trial import TrialError, checked_engine
 
+    engines: dict[str, str] = {}
     seen_models: set[str] = set()
     seen_benchmarks: set[tuple[str, str | None]] = set()
     for cfg in space.all_configs():
         try:
-            check_runtime_support(cfg)
-            resolve_engine(cfg)
+            engines[cfg.rollout.engine] = checked_engine(cfg)
         except TrialError as err:
             raise SweepError(str(err), bad_input=True) from None
         key = cfg.model.model_dump_json()
@@ -144,6 +150,7 @@ def check_before_ray(space: SweepSpace) -> None:
                 raise SweepError(f"{err} (eval.benchmarks needs it; benchmarks that may be "
                                  "missing go in eval.optional_benchmarks)",
                                  bad_input=True) from None
+    return engines
 
 
 def optional_benchmarks_found(cfg: ExperimentConfig) -> tuple[list[str], list[str]]:
@@ -172,8 +179,8 @@ def prepare_sweep_dir(loaded: LoadedExperiment, overrides: Sequence[str],
     ``mlflow_uri`` is the live URI (``sweep.json`` holds it redacted): a resumed sweep takes the
     password from this run's config or ``$MLFLOW_TRACKING_URI``.
     """
+    from seedgrpo.redact import SecretNotStored, live_tracking_uri
     from seedgrpo.tracking import absolute_tracking_uri
-    from seedgrpo.tracking.redact import SecretNotStored, live_tracking_uri
 
     cfg = loaded.config
     experiment = str(cfg.tracking.experiment_name)
@@ -293,27 +300,20 @@ def check_capacity(configs: Sequence[ExperimentConfig], cluster: dict[str, float
 
 
 # -- the run ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RayStart:
-    """The Ray this sweep runs on: whether it is ours to stop, and what the cluster is."""
-
-    ours: bool
-    cluster: ClusterView | None = None  # set when the sweep joined a cluster (--address)
-
-
 def _start_ray(options: SweepOptions, configs: Sequence[ExperimentConfig],
-               tracking_uri: str | None) -> RayStart:
-    """Start a local Ray, or join a cluster and refuse what its nodes could not share."""
+               tracking_uri: str | None) -> ClusterView | None:
+    """Start a local Ray (returns None), or join a cluster and refuse what its nodes could not
+    share (returns what the cluster is)."""
     import ray
 
     from seedgrpo.config.plugins import ray_runtime_env
 
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # eval metrics come every eval.every_steps steps, not in every result: ASHA and Optuna
     # read the results that have them (Tune's strict check would fail the others)
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if options.address:
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         ray.init(address=options.address, log_to_driver=options.verbose > 0,
                  runtime_env=ray_runtime_env())  # the experiment's plug-ins, on every worker
         try:
@@ -341,20 +341,18 @@ def _start_ray(options: SweepOptions, configs: Sequence[ExperimentConfig],
         except BaseException:
             ray.shutdown()  # disconnects this driver only; the cluster stays up
             raise
-        return RayStart(ours=False, cluster=view)
-    # our own Ray on this machine: no token (Ray 2.60 would write ~/.ray/auth_token); a
-    # cluster's auth mode is the cluster's, so it is left alone above
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(address="local", num_cpus=options.num_cpus or os.cpu_count() or 1,
-             include_dashboard=False, log_to_driver=options.verbose > 0,
-             logging_level=logging.INFO if options.verbose else logging.WARNING,
-             runtime_env=ray_runtime_env())  # the experiment's plug-ins, on every worker
+        return view
+    from seedgrpo.runtime.local_ray import start_local_ray
+
+    # our own Ray on this machine; a trial that needs more CPUs than it has is refused below
+    # (naming --num-cpus) rather than oversubscribed, as seedgrpo-train's single run is
+    start_local_ray(num_cpus=options.num_cpus, verbose=options.verbose)
     try:
         check_capacity(configs, ray.cluster_resources(), local=True)
     except SweepError:
         ray.shutdown()
         raise
-    return RayStart(ours=True)
+    return None
 
 
 def _check_shared(sweep: SweepDir, record: SweepRecord, cluster: ClusterView,
@@ -445,11 +443,11 @@ def run_sweep(loaded: LoadedExperiment, trials: Sequence[Trial], overrides: Sequ
     """The whole sweep; raises ``SweepError`` for what stops it before trials run."""
     cfg = loaded.config
     space = SweepSpace.from_trials(cfg, trials)
-    check_before_ray(space)
+    engines = check_before_ray(space)
     uri = cfg.tracking.mlflow_uri
-    ray_start = _start_ray(options, space.all_configs(), uri)
+    cluster = _start_ray(options, space.all_configs(), uri)
     try:
-        return _run_on_ray(loaded, space, trials, overrides, options, ray_start)
+        return _run_on_ray(loaded, space, trials, overrides, options, cluster, engines)
     finally:
         import ray
 
@@ -458,11 +456,11 @@ def run_sweep(loaded: LoadedExperiment, trials: Sequence[Trial], overrides: Sequ
 
 def _run_on_ray(loaded: LoadedExperiment, space: SweepSpace, trials: Sequence[Trial],
                 overrides: Sequence[str], options: SweepOptions,
-                ray_start: RayStart) -> SweepOutcome:
+                cluster: ClusterView | None, engines: dict[str, str]) -> SweepOutcome:
     cfg = loaded.config
     sweep, record, resumed = prepare_sweep_dir(loaded, overrides, options)
-    if ray_start.cluster is not None and ray_start.cluster.multi_node:
-        _check_shared(sweep, record, ray_start.cluster, resumed)
+    if cluster is not None and cluster.multi_node:
+        _check_shared(sweep, record, cluster, resumed)
     found, missing = optional_benchmarks_found(cfg)
     if found or missing:
         print(f"optional benchmarks: {', '.join(found) or 'none'} found"
@@ -478,7 +476,7 @@ def _run_on_ray(loaded: LoadedExperiment, space: SweepSpace, trials: Sequence[Tr
     record.status = "RUNNING"
     sweep.write(record)
     context = SweepContext(space, str(sweep.root), record.mlflow_uri, record.experiment_name,
-                           record.parent_run_id, sweep.root.name)
+                           record.parent_run_id, engines)
 
     def on_end(trial: Any, status: str) -> None:
         if record.mlflow_uri is None:
@@ -503,7 +501,7 @@ def _run_on_ray(loaded: LoadedExperiment, space: SweepSpace, trials: Sequence[Tr
             tuner = _build_tuner(space, cfg, context, sweep, resumed)
             # the callbacks are attached here, not in RunConfig: Tune pickles RunConfig into
             # its state, and a restored Tuner must report to this process's console
-            tuner._local_tuner.get_run_config().callbacks = [console, stop.tune_callback()]
+            tuner_run_config(tuner).callbacks = [console, stop.tune_callback()]
             results = tuner.fit()
             outcome.errors = results.num_errors
             for result in results:  # trials a resumed sweep had finished before: in the table
@@ -540,12 +538,11 @@ def _ended(console: SweepConsole) -> int:
 def _kill_unfinished_children(uri: str, sweep: SweepDir) -> None:
     """An interrupted sweep's trials that were still running: their child runs KILLED, as the
     parent's (a resume sets them RUNNING again and finishes them)."""
-    from seedgrpo.sweep.tracking import read_child_run_id
-    from seedgrpo.tracking.mlflow_run import tracking_client
+    from seedgrpo.tracking.mlflow_run import kept_run_id, tracking_client
 
     client = tracking_client(uri)
     for trial_dir in sorted(p for p in sweep.trials_dir.iterdir() if p.is_dir()):
-        run_id = read_child_run_id(trial_dir)
+        run_id = kept_run_id(trial_dir)
         if run_id is not None and client.get_run(run_id).info.status == "RUNNING":
             client.set_terminated(run_id, "KILLED")
 

@@ -18,7 +18,7 @@ from seedgrpo.config.applicability import is_not_applicable, not_applicable
 from seedgrpo.config.resources import trial_bundles
 from seedgrpo.config.schema import Domain
 from seedgrpo.config.search_space import set_dotted, trial_name
-from seedgrpo.tracking.redact import redact_config
+from seedgrpo.redact import redact_config
 
 __all__ = ["SweepSpace", "tune_domain"]
 

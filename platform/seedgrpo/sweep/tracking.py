@@ -4,9 +4,9 @@ The parent run is created by the driver when the sweep starts, and its id is kep
 ``sweep.json``; a resumed sweep continues it. A child run is created by the trial itself (in its
 Ray worker), tagged ``mlflow.parentRunId`` so the MLflow UI nests it under the parent, named from
 the varied parameters, with the flattened trial config as params (``n/a`` for a setting the
-trial ignores: ``seedgrpo.config.applicability``). Its id and the last step it
-logged are kept in the trial's directory: a retried or resumed trial continues the same run and
-skips the steps MLflow already has, so metric histories stay one value per step.
+trial ignores: ``seedgrpo.config.applicability``). It is a ``ResumableRun``: its id and the
+last step it logged are kept in the trial's directory, so a retried or resumed trial continues
+the same run and skips the steps MLflow already has (metric histories stay one value per step).
 
 When the sweep ends (finished, failed or interrupted), the parent run gets the sweep's outcome
 as metrics (``seedgrpo.sweep.outcome``: one comparable row per sweep in the runs table), the
@@ -19,30 +19,34 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seedgrpo.config import Trial
 from seedgrpo.config.applicability import not_applicable
-from seedgrpo.sweep.layout import read_json, write_json
+from seedgrpo.redact import redact_config, redact_text
+from seedgrpo.sweep.layout import read_json
 from seedgrpo.sweep.outcome import WALL_TIME, ChildOutcome, parent_metrics
 from seedgrpo.tracking import MlflowRun
-from seedgrpo.tracking.mlflow_run import log_table, metric_name, tracking_client
-from seedgrpo.tracking.redact import redact_config, redact_text
+from seedgrpo.tracking.mlflow_run import (
+    ResumableRun,
+    kept_run_id,
+    log_table,
+    metric_name,
+    tracking_client,
+)
 
 if TYPE_CHECKING:
     from seedgrpo.config import LoadedExperiment
     from seedgrpo.sweep.layout import SweepDir, SweepRecord
     from seedgrpo.sweep.trainable import SweepContext
 
-__all__ = ["ChildRun", "ParentRun", "RUN_FILE", "TRIAL_TAG", "SWEEP_TAG", "ROLE_TAG", "PARENT_TAG",
-           "BEST_TRIAL_TAG", "BEST_RUN_TAG", "TRIALS_TABLE", "read_child_run_id",
-           "close_child_run", "child_outcomes", "log_report"]
+__all__ = ["ChildRun", "ParentRun", "TRIAL_TAG", "SWEEP_TAG", "ROLE_TAG", "PARENT_TAG",
+           "BEST_TRIAL_TAG", "BEST_RUN_TAG", "TRIALS_TABLE", "close_child_run",
+           "child_outcomes", "log_report"]
 
 logger = logging.getLogger(__name__)
 
-RUN_FILE = "mlflow_run.json"
 PARENT_TAG = "mlflow.parentRunId"
 ROLE_TAG = "seedgrpo.role"  # sweep | trial
 SWEEP_TAG = "seedgrpo.sweep"  # the sweep directory
@@ -51,19 +55,6 @@ STOPPED_TAG = "seedgrpo.stopped_early"
 BEST_TRIAL_TAG = "seedgrpo.best_trial"  # the parent's: the best trial's name
 BEST_RUN_TAG = "seedgrpo.best_run_id"  # the parent's: the best trial's child run
 TRIALS_TABLE = "report/trials_table.json"  # the parent's trials table (an MLflow table)
-
-
-def _read_state(trial_dir: Path) -> dict[str, Any] | None:
-    return read_json(trial_dir / RUN_FILE)
-
-
-def _write_state(trial_dir: Path, state: Mapping[str, Any]) -> None:
-    write_json(trial_dir / RUN_FILE, dict(state))
-
-
-def read_child_run_id(trial_dir: Path) -> str | None:
-    state = _read_state(trial_dir)
-    return state["run_id"] if state else None
 
 
 # characters MLflow's filter grammar cannot hold in a quoted string: it strips the outer quotes
@@ -103,60 +94,30 @@ def _find_existing(uri: str, experiment: str, sweep_dir: str, name: str) -> str 
     return exact[0].info.run_id if exact else None
 
 
-class ChildRun:
-    """The MLflow run of one trial of a sweep."""
-
-    def __init__(self, run: MlflowRun, trial_dir: Path, logged_step: int) -> None:
-        self.run = run
-        self.trial_dir = trial_dir
-        self.logged_step = logged_step
+class ChildRun(ResumableRun):
+    """The MLflow run of one trial of a sweep: a ``ResumableRun`` kept in the trial's
+    directory, nested under the sweep's parent run."""
 
     @classmethod
-    def open(cls, trial_dir: Path, context: SweepContext, trial: Trial) -> ChildRun:
+    def open(cls, trial_dir: Path, context: SweepContext, trial: Trial) -> ResumableRun:
         uri = str(context.mlflow_uri)
-        state = _read_state(trial_dir)
-        if state is None:
-            existing = _find_existing(uri, context.experiment_name, context.sweep_dir,
-                                      trial.name)
-            state = {"run_id": existing, "logged_step": -1} if existing else None
-        if state is not None:
-            run = MlflowRun(uri, context.experiment_name, run_name=trial.name, config={},
-                            run_id=state["run_id"])
-            child = cls(run, trial_dir, int(state.get("logged_step", -1)))
-        else:
-            tags = {ROLE_TAG: "trial", SWEEP_TAG: context.sweep_dir, TRIAL_TAG: trial.name,
-                    "seedgrpo.varied": ",".join(trial.params) or "-"}
-            if context.parent_run_id:
-                tags[PARENT_TAG] = context.parent_run_id
-            # a setting the trial ignores is logged n/a, not as the default it ignores
-            run = MlflowRun(uri, context.experiment_name, run_name=trial.name,
-                            config=trial.config.model_dump(mode="json"), tags=tags,
-                            not_applicable=not_applicable(trial.config))
-            child = cls(run, trial_dir, -1)
-        child._save()
-        return child
-
-    def _save(self) -> None:
-        _write_state(self.trial_dir, {"run_id": self.run.run_id, "logged_step": self.logged_step})
-
-    def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
-        if step <= self.logged_step:  # a resumed trial redoing a step MLflow already has
-            return
-        self.run.log_metrics(step, metrics)
-        self.logged_step = step
-        self._save()
-
-    def log_artifact(self, path: Path, where: str) -> None:
-        self.run.log_artifact(path, where)
-
-    def finish(self, status: str) -> None:
-        self.run.finish(status)
+        tags = {ROLE_TAG: "trial", SWEEP_TAG: context.sweep_dir, TRIAL_TAG: trial.name,
+                "seedgrpo.varied": ",".join(trial.params) or "-"}
+        if context.parent_run_id:
+            tags[PARENT_TAG] = context.parent_run_id
+        # a setting the trial ignores is logged n/a, not as the default it ignores
+        return cls.open_in(
+            trial_dir, uri, context.experiment_name, run_name=trial.name,
+            config=trial.config.model_dump(mode="json"), tags=tags,
+            not_applicable=not_applicable(trial.config),
+            find_existing=lambda: _find_existing(uri, context.experiment_name,
+                                                 context.sweep_dir, trial.name))
 
 
 def close_child_run(uri: str, trial_dir: Path, status: str, *, stopped_early: bool = False
                     ) -> None:
     """The driver's word on a trial Tune ended (ASHA stops a trial by ending its process)."""
-    run_id = read_child_run_id(trial_dir)
+    run_id = kept_run_id(trial_dir)
     if run_id is None:
         return
     client = tracking_client(uri)

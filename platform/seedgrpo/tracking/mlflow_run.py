@@ -11,14 +11,16 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from seedgrpo.config.applicability import mark_not_applicable
-from seedgrpo.tracking.redact import has_secret, redact_config
+from seedgrpo.fileio import atomic_write_json, read_json
+from seedgrpo.redact import has_secret, redact_config
 
-__all__ = ["MlflowRun", "absolute_tracking_uri", "experiment_id", "flatten_config",
-           "log_table", "metric_name", "tracking_client"]
+__all__ = ["MlflowRun", "RUN_FILE", "ResumableRun", "absolute_tracking_uri", "experiment_id",
+           "flatten_config", "kept_run_id", "log_table", "metric_name", "tracking_client"]
 
 _BAD = re.compile(r"[^A-Za-z0-9_./ -]")
 _MAX_PARAM = 500  # MLflow's limit on a param value's length
@@ -157,6 +159,72 @@ class MlflowRun:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.finish("FAILED" if exc_type else "FINISHED")
+
+
+RUN_FILE = "mlflow_run.json"  # in a training run's output directory: its run id, last step
+
+
+def kept_run_id(directory: Path) -> str | None:
+    """The id of the MLflow run whose state ``directory`` keeps (``ResumableRun``), if any."""
+    state = read_json(directory / RUN_FILE)
+    return state["run_id"] if state else None
+
+
+class ResumableRun:
+    """The MLflow run of one training run, continued by every rerun in the same directory.
+
+    Its id and the last step it logged are kept in ``RUN_FILE`` in the training run's output
+    directory, next to its checkpoints: a retried sweep trial, a resumed sweep or a second
+    ``seedgrpo-train`` in the same directory continues the same run, and the steps MLflow
+    already has (redone after the last checkpoint) are not logged again, so each metric
+    history stays one value per step. Use ``open_in`` (a sweep's child run adds its tags, its
+    parent and a search for a run created before its id was written).
+    """
+
+    def __init__(self, run: MlflowRun, directory: Path, logged_step: int) -> None:
+        self.run = run
+        self.directory = directory
+        self.logged_step = logged_step
+
+    @classmethod
+    def open_in(cls, directory: Path, uri: str, experiment: str, *, run_name: str,
+                config: Mapping[str, Any], tags: Mapping[str, str] | None = None,
+                not_applicable: frozenset[str] = frozenset(),
+                find_existing: Callable[[], str | None] | None = None) -> ResumableRun:
+        """The run ``directory`` keeps, continued; else a new one with ``config`` as params
+        (``n/a`` under ``not_applicable``). ``find_existing``: a run created before its id
+        could be written (a crash in between), looked up in MLflow when no file says."""
+        state = read_json(directory / RUN_FILE)
+        if state is None and find_existing is not None and (existing := find_existing()):
+            state = {"run_id": existing, "logged_step": -1}
+        if state is not None:
+            run = MlflowRun(uri, experiment, run_name=run_name, config={},
+                            run_id=state["run_id"])
+            kept = cls(run, directory, int(state.get("logged_step", -1)))
+        else:
+            run = MlflowRun(uri, experiment, run_name=run_name, config=config, tags=tags,
+                            not_applicable=not_applicable)
+            kept = cls(run, directory, -1)
+        kept._save()
+        return kept
+
+    def _save(self) -> None:
+        atomic_write_json(self.directory / RUN_FILE,
+                          {"run_id": self.run.run_id, "logged_step": self.logged_step})
+
+    def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        """Log ``metrics`` at ``step`` unless MLflow has that step already (a redone step)."""
+        if step <= self.logged_step:
+            return
+        self.run.log_metrics(step, metrics)
+        self.logged_step = step
+        self._save()
+
+    def log_artifact(self, path: Path, where: str) -> None:
+        self.run.log_artifact(path, where)
+
+    def finish(self, status: str) -> None:
+        self.run.finish(status)
 
 
 def log_table(client: Any, run_id: str, rows: Sequence[Mapping[str, Any]], artifact_file: str

@@ -34,7 +34,7 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import unquote, urlsplit
 
-from seedgrpo.tracking.redact import has_secret, redact_text, redact_uri
+from seedgrpo.redact import has_secret, redact_text, redact_uri
 from seedgrpo.tracking.ui_links import is_local_store
 
 __all__ = ["DEFAULT_PORT", "LocalUI", "UIError", "free_port", "serve_until_interrupted",

@@ -27,7 +27,7 @@ import json
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from seedgrpo.tracking.redact import redact_uri
+from seedgrpo.redact import redact_uri
 
 __all__ = ["LOCAL_UI_ADDRESS", "SweepLinks", "compare_url", "is_local_store", "is_tracking_server",
            "runs_url", "server_address", "sweep_links"]
