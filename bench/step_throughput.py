@@ -8,7 +8,7 @@
     python bench/step_throughput.py --check-idle-engines              # learn with engines idle
 
 It runs N steps of a named workload (``bench/workloads/<name>.yaml``, ``demo`` =
-``experiments/alpha_grid.yaml``, or any experiment file) through ``TrialRunner``, the code a
+``experiments/alpha_grid.yaml``, or any experiment file) through ``TrainingLoop``, the code a
 sweep runs, on a local Ray; prints a table (s/step by phase, generated tokens/s, start-up time,
 peak memory per actor) and writes everything to JSON.
 
@@ -123,7 +123,7 @@ def steady(values: list[float]) -> float | None:
 def run_trials(cfgs: list[Any], work: Path) -> list[dict[str, Any]]:
     """Each config as one trial, on the previous trial's actors; per-step metrics, start-up,
     memory."""
-    from seedgrpo.runtime.trial import TrialRunner
+    from seedgrpo.runtime.trial import TrainingLoop
 
     results, actors = [], None
     for i, cfg in enumerate(cfgs):
@@ -135,7 +135,7 @@ def run_trials(cfgs: list[Any], work: Path) -> list[dict[str, Any]]:
                                for key, label in PHASES if key in metrics)
             print(f"  trial {trial} step {step}: {phases}", flush=True)
 
-        runner = TrialRunner(cfg, work / f"trial_{i}", report=report, actors=actors)
+        runner = TrainingLoop(cfg, work / f"trial_{i}", report=report, actors=actors)
         t0 = time.monotonic()
         runner.run(keep_actors=True)
         wall = time.monotonic() - t0
@@ -157,11 +157,11 @@ def check_idle_engines(actors: Any, cfg: Any, repeats: int = 5) -> dict[str, Any
     The ratio compares the fastest of each set: an engine that kept spinning would slow every
     update, the fastest included, while the machine's noise only ever adds time."""
     from seedgrpo.models import resolve_model_dir
-    from seedgrpo.runtime.trial import TrialRunner
+    from seedgrpo.runtime.trial import TrainingLoop
 
     scratch = tempfile.mkdtemp(prefix="seedgrpo-idle-")
     try:
-        runner = TrialRunner(cfg, scratch, actors=actors)
+        runner = TrainingLoop(cfg, scratch, actors=actors)
         runner._prepare_data(resolve_model_dir(cfg.model))
         batch = runner._submit(1)
         actors.rollouts.wait(batch.meta, "generating")

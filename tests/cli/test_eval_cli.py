@@ -19,6 +19,7 @@ def run_eval(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Compl
                           timeout=600, env=env)
 
 
+@pytest.mark.slow
 def test_eval_tiny_model_prints_table_writes_files_and_logs(tmp_path: Path, model_cache: Path,
                                                             shared_data: Path) -> None:
     out = run_eval("--model", "tiny-random:tiny-llama", "--cache-dir", str(model_cache),

@@ -119,8 +119,10 @@ def tiny(tmp_path: Path, model_cache: Path) -> Path:
 @pytest.mark.parametrize("args, message", [
     (["--num-cpus", "0"], "--num-cpus must be at least 1"),
     (["--address", "auto", "--num-cpus", "2"], "--num-cpus sizes the local Ray"),
-    (["--resume"], "no sweep of this experiment"),
-    (["--resume", "/nonexistent/sweep"], "is not a sweep directory"),
+    # the two --resume cases import MLflow: about 10 s each
+    pytest.param(["--resume"], "no sweep of this experiment", marks=pytest.mark.slow),
+    pytest.param(["--resume", "/nonexistent/sweep"], "is not a sweep directory",
+                 marks=pytest.mark.slow),
     (["--set", "eval.benchmarks=[heldout, aime24]", "--set", "eval.data_dir=/nonexistent"],
      "benchmark 'aime24'"),
 ])
@@ -132,6 +134,7 @@ def test_sweep_refuses_bad_input_before_ray(tiny: Path, tmp_path: Path, args: li
     assert not (tmp_path / "mlflow.db").exists()  # nothing was started or tracked
 
 
+@pytest.mark.slow
 def test_sweep_that_can_never_fit_exits_instead_of_waiting(tiny: Path, tmp_path: Path) -> None:
     out = run(str(tiny), "--set", "resources.learner_rank.gpus=1", cwd=tmp_path)
     assert out.returncode == 2, out.stderr

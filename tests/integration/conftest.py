@@ -44,13 +44,13 @@ def run_tiny_trial(cache: Path, out: Path, *, actors=None, report=None, rollout=
     when given; ``runner.reports`` keeps every step's metrics (``report`` also sees them, e.g.
     to interrupt) and the runner keeps its actors for the next trial."""
     from seedgrpo.config.schema import ExperimentConfig
-    from seedgrpo.runtime.trial import TrialRunner
+    from seedgrpo.runtime.trial import TrainingLoop
 
     cfg = ExperimentConfig.model_validate(tiny_config(
         str(cache), rollout={"engine": "hf", "max_new_tokens": 6, **(rollout or {})},
         train={"steps": 4, "checkpoint_every": 2, **(train or {})},
         eval={"every_steps": 0, "before_training": False, "max_new_tokens": 4}))
-    runner = TrialRunner(cfg, out, actors=actors)
+    runner = TrainingLoop(cfg, out, actors=actors)
     runner.reports = {}
 
     def keep(step: int, metrics: dict) -> None:

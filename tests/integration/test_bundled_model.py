@@ -33,7 +33,7 @@ import pytest
 import torch
 
 from seedgrpo.config import ExperimentConfig
-from seedgrpo.runtime.trial import TrialRunner
+from seedgrpo.runtime.trial import TrainingLoop
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -88,7 +88,7 @@ def trained(ray_local, model_cache: Path, tmp_path_factory) -> dict[str, Any]:
     """The training run every check reads; its actors stay up for the warm-trial check."""
     out = tmp_path_factory.mktemp("trained")
     reports: dict[int, dict] = {}
-    runner = TrialRunner(_config(model_cache, evaluate=True), out,
+    runner = TrainingLoop(_config(model_cache, evaluate=True), out,
                          report=lambda s, m: reports.__setitem__(s, m))
     t0 = time.monotonic()
     runner.run(keep_actors=True)
@@ -158,7 +158,7 @@ def interrupted(trained: dict[str, Any], model_cache: Path, tmp_path_factory) ->
         if step == 2:
             raise KeyboardInterrupt
 
-    runner = TrialRunner(_config(model_cache, evaluate=False), out,
+    runner = TrainingLoop(_config(model_cache, evaluate=False), out,
                          actors=trained["runner"].actors, report=interrupt)
     trained["runner"].actors = None  # the new trial owns them now (and the interrupt ends them)
     with pytest.raises(KeyboardInterrupt):
@@ -187,7 +187,7 @@ def test_resume_gives_the_same_batches_and_weights(trained: dict[str, Any],
                                                    model_cache: Path) -> None:
     resumed: dict[int, dict] = {}
     cfg = _config(model_cache, evaluate=False)
-    TrialRunner(cfg, interrupted["dir"], report=lambda s, m: resumed.__setitem__(s, m)).run()
+    TrainingLoop(cfg, interrupted["dir"], report=lambda s, m: resumed.__setitem__(s, m)).run()
     assert sorted(resumed) == [3, 4]
     full = trained["reports"]
     for step in (3, 4):  # the same prompts, samples, scores and update statistics

@@ -12,19 +12,19 @@ import pytest
 
 from seedgrpo.config import ExperimentConfig
 from seedgrpo.models.checkpoint_files import complete_steps
-from seedgrpo.runtime.trial import TrialError, TrialRunner
+from seedgrpo.runtime.trial import TrainingFailed, TrainingLoop
 
 from .conftest import tiny_config
 
 NOBODY = 65534
 
 
-def _runner(cache: Path, out: Path, steps: int, **train) -> TrialRunner:
+def _runner(cache: Path, out: Path, steps: int, **train) -> TrainingLoop:
     cfg = ExperimentConfig.model_validate(tiny_config(
         str(cache), rollout={"engine": "hf", "max_new_tokens": 6},
         train={"steps": steps, "checkpoint_every": 1, "keep_checkpoints": 2, **train},
         eval={"every_steps": 0, "before_training": False, "max_new_tokens": 4}))
-    runner = TrialRunner(cfg, out)
+    runner = TrainingLoop(cfg, out)
     runner.reports = []
     runner.report = lambda step, metrics: runner.reports.append(step)
     return runner
@@ -44,7 +44,7 @@ def test_a_torn_trainer_state_resumes_from_the_checkpoint_before(ray_local, mode
     if os.getuid() == 0:  # only root can give the checkpoint to another user
         for path in (root, *root.rglob("*")):
             os.chown(path, NOBODY, NOBODY)
-        with pytest.raises(TrialError, match=f"owned by uid {NOBODY}.*trust_checkpoint_owner"):
+        with pytest.raises(TrainingFailed, match=f"owned by uid {NOBODY}.*trust_checkpoint_owner"):
             _runner(model_cache, tmp_path, steps=3).run()
         trust = {"trust_checkpoint_owner": True}
     else:

@@ -17,7 +17,7 @@ from seedgrpo.runtime.batches import StepBatch, TrainPrompt, join_shards, train_
 from seedgrpo.runtime.dynamic_sampling import SAMPLING_METRICS, assemble, select_groups
 from seedgrpo.runtime.rollout_group import RolloutGroup
 from seedgrpo.runtime.scoring import score_batch
-from seedgrpo.runtime.trial import TrialRunner
+from seedgrpo.runtime.trial import TrainingLoop
 from seedgrpo.tracking.groups_file import read_group_rows
 
 from .conftest import run_tiny_trial
@@ -61,7 +61,7 @@ def test_rounds_are_assembled_in_the_object_store(ray_local, strict_verifier) ->
     assert all(a != 0 for a in got.advantages[0] + got.advantages[1])
 
 
-def _trial(cache: Path, out: Path, *, actors=None, report=None) -> TrialRunner:
+def _trial(cache: Path, out: Path, *, actors=None, report=None) -> TrainingLoop:
     """4 steps of P 2 x G 4 with dynamic sampling (at most 3 rounds), generated ahead
     (max_staleness 1), checkpoints at 2 and 4; the runner keeps its actors."""
     return run_tiny_trial(cache, out, actors=actors, report=report,

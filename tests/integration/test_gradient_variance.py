@@ -18,7 +18,7 @@ from seedgrpo.rollout.types import Completion
 from seedgrpo.runtime.actor_set import acquire
 from seedgrpo.runtime.batches import StepBatch, TrainPrompt
 from seedgrpo.runtime.gradient_variance import submit_probe
-from seedgrpo.runtime.trial import TrialError, TrialRunner
+from seedgrpo.runtime.trial import TrainingFailed, TrainingLoop
 from seedgrpo.tracking.groups_file import read_group_rows
 
 from .conftest import tiny_config as _tiny_config
@@ -115,7 +115,7 @@ def test_trial_logs_the_diagnostic_every_step(ray_local, model_cache: Path, tmp_
         diagnostics={"gradient_variance_every": 1, "gradient_variance_directions": 4}))
     reports: list[tuple[int, dict]] = []
     with caplog.at_level(logging.INFO, logger="seedgrpo.runtime.gradient_variance"):
-        TrialRunner(cfg, tmp_path, report=lambda s, m: reports.append((s, m))).run()
+        TrainingLoop(cfg, tmp_path, report=lambda s, m: reports.append((s, m))).run()
     assert [s for s, _ in reports] == [1, 2]
     rows = read_group_rows(tmp_path / "train" / "groups.jsonl")
     assert [r["step"] for r in rows] == [1, 1, 2, 2]
@@ -175,7 +175,7 @@ def test_gcpo_trial_on_the_sentence_encoder(ray_local, model_cache: Path, tmp_pa
         eval={"every_steps": 0, "before_training": False, "max_new_tokens": 4},
         diagnostics={"gradient_variance_every": 2}))
     reports: list[tuple[int, dict]] = []
-    TrialRunner(cfg, tmp_path, report=lambda s, m: reports.append((s, m))).run()
+    TrainingLoop(cfg, tmp_path, report=lambda s, m: reports.append((s, m))).run()
     assert [s for s, _ in reports] == [1, 2]
     rows = read_group_rows(tmp_path / "train" / "groups.jsonl")
     assert all(0.0 <= r["uncertainty"] <= 1.0 for r in rows)
@@ -190,13 +190,13 @@ def test_unrunnable_diagnostic_and_encoder_settings_fail_before_any_actor(tmp_pa
     zero3 = ExperimentConfig.model_validate(tiny_config(
         "x", learner={"num_ranks": 2, "zero_stage": 3},
         diagnostics={"gradient_variance_every": 5}))
-    with pytest.raises(TrialError, match="needs learner.zero_stage 0, 1 or 2.*ZeRO-3"):
-        TrialRunner(zero3, tmp_path)
+    with pytest.raises(TrainingFailed, match="needs learner.zero_stage 0, 1 or 2.*ZeRO-3"):
+        TrainingLoop(zero3, tmp_path)
     absent = str(tmp_path / "no-encoder")
     for section in ({"algorithm": {"uncertainty": "gcpo", "gcpo": {
             "embedding": "answer", "encoder": absent}}},
             {"algorithm": {"gcpo": {"embedding": "encoder", "encoder": absent}},
              "diagnostics": {"gradient_variance_every": 1}}):
         cfg = ExperimentConfig.model_validate(tiny_config("x", **section))
-        with pytest.raises(TrialError, match="no-encoder' is not a directory"):
-            TrialRunner(cfg, tmp_path)
+        with pytest.raises(TrainingFailed, match="no-encoder' is not a directory"):
+            TrainingLoop(cfg, tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +16,7 @@ from seedgrpo.models import resolve_model_dir
 from seedgrpo.rollout.types import Completion
 from seedgrpo.runtime.actor_set import ActorSet, acquire
 from seedgrpo.runtime.metrics import TRAIN_METRICS
-from seedgrpo.runtime.trial import TrialError, TrialRunner
+from seedgrpo.runtime.trial import TrainingFailed, TrainingLoop
 from seedgrpo.tracking.groups_file import read_group_rows
 
 from .conftest import run_tiny_trial, tiny_config
@@ -25,48 +26,98 @@ REQUIRED = (*TRAIN_METRICS, "time/generate_s", "time/score_s", "time/learn_s", "
             "reward/verify_timeouts_total", "reward/verify_refused_total")
 
 
-def test_three_steps_hf_zero2(ray_local, model_cache: Path, tmp_path: Path,
-                              shared_data: Path) -> None:
+@dataclass(frozen=True)
+class ThreeStepRun:
+    """What one 3-step HF / ZeRO-2 trial with evaluations reported, logged and left on disk."""
+
+    output: Path
+    reports: list[tuple[int, dict]]
+    logged: list[tuple[Path, str]]
+    final: dict
+
+
+@pytest.fixture(scope="module")
+def three_step_run(ray_local, model_cache: Path, shared_data: Path,
+                   tmp_path_factory: pytest.TempPathFactory) -> ThreeStepRun:
+    """One trial, run once for the tests below, each of which pins one behaviour of it."""
+    output = tmp_path_factory.mktemp("three_steps_hf_zero2")
     cfg = ExperimentConfig.model_validate(tiny_config(str(model_cache), eval={
         "every_steps": 2, "max_new_tokens": 8, "benchmarks": ["heldout", "amc23"], "limit": 2,
         "samples": 2, "temperature": 1.0, "data_dir": str(shared_data),
         # one optional benchmark is found (1 problem, by eval.limits), one is not: skipped
         "optional_benchmarks": ["aime24", "mine"], "limits": {"aime24": 1},
-        "custom_benchmarks": {"mine": {"path": str(tmp_path / "absent.jsonl")}}}))
+        "custom_benchmarks": {"mine": {"path": str(output / "absent.jsonl")}}}))
     reports: list[tuple[int, dict]] = []
     logged: list[tuple[Path, str]] = []
-    runner = TrialRunner(cfg, tmp_path, report=lambda s, m: reports.append((s, m)),
-                         log_artifact=lambda path, where: logged.append((path, where)))
+    runner = TrainingLoop(cfg, output, report=lambda s, m: reports.append((s, m)),
+                          log_artifact=lambda path, where: logged.append((path, where)))
     final = runner.run()
-    # step 0: the evaluation before training; then one report per step
-    assert [s for s, _ in reports] == [0, 1, 2, 3]
+    return ThreeStepRun(output, reports, logged, final)
+
+
+@pytest.mark.slow
+def test_evaluation_runs_before_training_then_every_two_steps_and_at_the_end(
+        three_step_run: ThreeStepRun) -> None:
+    reports = three_step_run.reports
+    assert [s for s, _ in reports] == [0, 1, 2, 3]  # step 0: the evaluation before training
+    assert "eval/heldout/pass_at_1" in reports[2][1]
+    assert "eval/avg/pass_at_1" in three_step_run.final
+
+
+@pytest.mark.slow
+def test_evaluation_reports_every_metric_of_every_found_benchmark_and_skips_a_missing_optional(
+        three_step_run: ThreeStepRun) -> None:
+    first = three_step_run.reports[0][1]
     per_benchmark = {f"eval/{b}/{m}" for b in ("heldout", "amc23", "aime24") for m in (
         "pass_at_1", "avg_at_2", "pass_at_2", "maj_at_2", "response_len_mean",
         "truncated_frac")}
     averages = {f"eval/avg/{m}" for m in ("pass_at_1", "avg_at_2", "pass_at_2", "maj_at_2")}
-    assert set(reports[0][1]) == per_benchmark | averages
-    # the average is over the real benchmarks: the held-out training split is left out
-    assert reports[0][1]["eval/avg/pass_at_1"] == pytest.approx(
-        (reports[0][1]["eval/amc23/pass_at_1"] + reports[0][1]["eval/aime24/pass_at_1"]) / 2)
-    for _, metrics in reports[1:]:
+    assert set(first) == per_benchmark | averages  # "mine" is absent: skipped, not an error
+
+
+@pytest.mark.slow
+def test_the_evaluation_average_leaves_out_the_heldout_training_split(
+        three_step_run: ThreeStepRun) -> None:
+    first = three_step_run.reports[0][1]
+    assert first["eval/avg/pass_at_1"] == pytest.approx(
+        (first["eval/amc23/pass_at_1"] + first["eval/aime24/pass_at_1"]) / 2)
+
+
+@pytest.mark.slow
+def test_every_training_step_reports_the_required_metrics(three_step_run: ThreeStepRun) -> None:
+    for _, metrics in three_step_run.reports[1:]:
         assert set(REQUIRED) <= set(metrics)
-    assert "eval/heldout/pass_at_1" in reports[2][1] and "eval/avg/pass_at_1" in final
-    # every evaluation's samples: (2 + 2 + 1 problems) x 2 samples, logged as artifacts
-    artifacts = [path for path, where in logged if where == "eval"]
+    assert 0.0 <= three_step_run.reports[1][1]["train/se_mean"] <= 1.3863  # ln 4
+
+
+@pytest.mark.slow
+def test_every_evaluation_logs_its_samples_as_an_artifact(three_step_run: ThreeStepRun) -> None:
+    artifacts = [path for path, where in three_step_run.logged if where == "eval"]
     assert [a.name for a in artifacts] == [f"samples_step_{s:06d}.jsonl" for s in (0, 2, 3)]
     rows = [json.loads(line) for line in artifacts[0].read_text().splitlines()]
+    # (2 + 2 + 1 problems) x 2 samples
     assert len(rows) == 10 and {r["benchmark"] for r in rows} == {"heldout", "amc23", "aime24"}
-    # one row per prompt and step behind the entropy and factor plots, logged with checkpoints
-    assert (tmp_path / "train" / "groups.jsonl", "train") in logged
-    groups = read_group_rows(tmp_path / "train" / "groups.jsonl")
+    assert set(rows[0]) >= {"problem", "completion", "answer", "gold", "correct", "step"}
+
+
+@pytest.mark.slow
+def test_each_step_writes_one_group_row_per_prompt(three_step_run: ThreeStepRun) -> None:
+    """The rows behind the entropy and factor plots, logged with the checkpoints."""
+    output = three_step_run.output
+    assert (output / "train" / "groups.jsonl", "train") in three_step_run.logged
+    groups = read_group_rows(output / "train" / "groups.jsonl")
     assert [r["step"] for r in groups] == [1, 1, 2, 2, 3, 3]
     assert all(0.0 <= r["se"] <= 1.3863 and 0.0 <= r["factor"] <= 1.0 for r in groups)
     assert all(r["uncertainty"] == r["se"] and sum(r["cluster_sizes"]) == len(r["rewards"])
                and isinstance(r["prompt_id"], str) for r in groups)
-    assert set(rows[0]) >= {"problem", "completion", "answer", "gold", "correct", "step"}
-    assert 0.0 <= reports[1][1]["train/se_mean"] <= 1.3863  # ln 4
-    assert (tmp_path / "checkpoints" / "latest").read_text() == "step_000003"
-    state = json.loads((tmp_path / "checkpoints" / "trainer_state_000003.json").read_text())
+
+
+@pytest.mark.slow
+def test_the_last_checkpoint_records_the_step_and_the_sampler_position(
+        three_step_run: ThreeStepRun) -> None:
+    checkpoints = three_step_run.output / "checkpoints"
+    assert (checkpoints / "latest").read_text() == "step_000003"
+    state = json.loads((checkpoints / "trainer_state_000003.json").read_text())
     assert state["step"] == 3 and state["sampler"]["cursor"] == 6  # 3 steps x 2 prompts
 
 
@@ -81,7 +132,7 @@ def test_three_steps_vllm_zero3_collective(ray_local, model_cache: Path, tmp_pat
                                    "weight_sync": "collective"},
         learner={"num_ranks": 2, "zero_stage": 3}, train={"lr": 1e-2}))
     reports: list[tuple[int, dict]] = []
-    runner = TrialRunner(cfg, tmp_path, report=lambda s, m: reports.append((s, m)))
+    runner = TrainingLoop(cfg, tmp_path, report=lambda s, m: reports.append((s, m)))
     assert runner.engine_kind == "vllm"
     try:
         runner.run(keep_actors=True)
@@ -166,14 +217,14 @@ def test_a_dead_learner_stops_the_run_and_keeps_the_checkpoint(ray_local, model_
                                                                tmp_path: Path) -> None:
     cfg = ExperimentConfig.model_validate(tiny_config(
         str(model_cache), train={"steps": 4, "checkpoint_every": 2}))
-    runner = TrialRunner(cfg, tmp_path)
+    runner = TrainingLoop(cfg, tmp_path)
 
     def kill_after_checkpoint(step: int, metrics: dict) -> None:
         if step == 2:
             ray.kill(runner.actors.learners.actors[1])
 
     runner.report = kill_after_checkpoint
-    with pytest.raises(TrialError, match="an actor died while learning at step 3"):
+    with pytest.raises(TrainingFailed, match="an actor died while learning at step 3"):
         runner.run()
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step_000002"
 
@@ -182,12 +233,12 @@ def test_unsupported_settings_fail_before_any_actor(model_cache: Path, tmp_path:
     cfg = ExperimentConfig.model_validate(tiny_config(
         str(model_cache), eval={"benchmarks": ["aime24"], "data_dir": str(tmp_path)}))
     with pytest.raises(BenchmarkNotFound, match="benchmark 'aime24'.*aime24.jsonl does not"):
-        TrialRunner(cfg, tmp_path).run()  # no Ray: it fails while preparing the data
+        TrainingLoop(cfg, tmp_path).run()  # no Ray: it fails while preparing the data
     cfg = ExperimentConfig.model_validate(tiny_config("x", algorithm={
         "uncertainty": "gcpo", "gcpo": {"embedding": "encoder",
                                         "encoder": str(tmp_path / "absent")}}))
-    with pytest.raises(TrialError, match="gcpo.encoder .*absent' is not a directory"):
-        TrialRunner(cfg, tmp_path)
+    with pytest.raises(TrainingFailed, match="gcpo.encoder .*absent' is not a directory"):
+        TrainingLoop(cfg, tmp_path)
 
 
 @pytest.mark.slow
@@ -201,7 +252,7 @@ def test_gcpo_trial_zero3(ray_local, model_cache: Path, tmp_path: Path) -> None:
         learner={"num_ranks": 2, "zero_stage": 3},
         eval={"every_steps": 0, "before_training": False, "max_new_tokens": 4}))
     reports: list[tuple[int, dict]] = []
-    TrialRunner(cfg, tmp_path, report=lambda s, m: reports.append((s, m))).run()
+    TrainingLoop(cfg, tmp_path, report=lambda s, m: reports.append((s, m))).run()
     assert [s for s, _ in reports] == [1, 2]
     for _, m in reports:
         assert set(REQUIRED) <= set(m)
@@ -210,13 +261,13 @@ def test_gcpo_trial_zero3(ray_local, model_cache: Path, tmp_path: Path) -> None:
         assert 0.0 <= m["train/factor_mean"] <= 1.0
 
 
-def _trial(cache: Path, out: Path, *, actors=None, report=None, **rollout) -> TrialRunner:
+def _trial(cache: Path, out: Path, *, actors=None, report=None, **rollout) -> TrainingLoop:
     """A 4-step tiny trial (checkpoints at 2 and 4) on ``actors`` when given; the runner
     keeps its actors for the next trial."""
     return run_tiny_trial(cache, out, actors=actors, report=report, rollout=rollout)
 
 
-def _staleness(runner: TrialRunner) -> list[float]:
+def _staleness(runner: TrainingLoop) -> list[float]:
     return [runner.reports[s]["train/staleness"] for s in sorted(runner.reports)]
 
 

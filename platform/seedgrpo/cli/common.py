@@ -10,7 +10,13 @@ import argparse
 import logging
 import sys
 
-from seedgrpo.config import ConfigError, LoadedExperiment, Trial, expand_trials, load_experiment
+from seedgrpo.config import (
+    ConfigError,
+    LoadedExperiment,
+    PlannedTrial,
+    expand_trials,
+    load_experiment,
+)
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "add_experiment_arguments", "configure_logging",
            "load_or_exit", "load_trials_or_exit"]
@@ -48,7 +54,7 @@ def load_or_exit(args: argparse.Namespace) -> LoadedExperiment:
         raise SystemExit(EXIT_BAD_INPUT) from None
 
 
-def load_trials_or_exit(args: argparse.Namespace) -> tuple[LoadedExperiment, list[Trial]]:
+def load_trials_or_exit(args: argparse.Namespace) -> tuple[LoadedExperiment, list[PlannedTrial]]:
     """Load the experiment and expand its trials; any config error exits with status 2."""
     loaded = load_or_exit(args)
     try:

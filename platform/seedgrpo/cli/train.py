@@ -22,7 +22,7 @@ from seedgrpo.cli.common import (
     configure_logging,
     load_trials_or_exit,
 )
-from seedgrpo.config import ExperimentConfig, Trial, total_resources
+from seedgrpo.config import ExperimentConfig, PlannedTrial, total_resources
 from seedgrpo.redact import redact_text
 from seedgrpo.tracking.mlflow_run import RUN_FILE, ResumableRun
 
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"(0 to {len(trials) - 1}); list them with seedgrpo-sweep --dry-run",
               file=sys.stderr)
         return EXIT_BAD_INPUT
-    trial = trials[args.trial] if args.trial is not None else Trial(0, "base", {},
+    trial = trials[args.trial] if args.trial is not None else PlannedTrial(0, "base", {},
                                                                      loaded.config)
     cfg = trial.config
     if args.output_dir:
@@ -146,13 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from seedgrpo.models import ModelLoadError, resolve_model_dir
     from seedgrpo.runtime.local_ray import start_local_ray
     from seedgrpo.runtime.run import run_training
-    from seedgrpo.runtime.trial import TrialError, checked_engine
+    from seedgrpo.runtime.trial import TrainingFailed, checked_engine
 
     report = _progress(cfg.train.steps, resumed=latest is not None)
     try:  # what can fail without Ray fails before Ray starts
         engine = checked_engine(cfg)  # refuses what this machine cannot run
         resolve_model_dir(cfg.model)  # converts or downloads once; the run reuses it
-    except (TrialError, ModelLoadError) as err:
+    except (TrainingFailed, ModelLoadError) as err:
         print(f"error: trial '{trial.name}' failed: {err}", file=sys.stderr)
         return EXIT_FAILED
     # one run on this machine: it shares the cores rather than wait for CPUs that never come
@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         steps.shutdown()
         final = steps.last["metrics"]
-    except (TrialError, ModelLoadError, DataError, MlflowException, OSError) as err:
+    except (TrainingFailed, ModelLoadError, DataError, MlflowException, OSError) as err:
         # MLflow and SQLAlchemy messages may echo the tracking URI, password included
         print(f"error: trial '{trial.name}' failed: {redact_text(str(err))}", file=sys.stderr)
         print(f"the last checkpoint (if any) is in {output / 'checkpoints'}; run the same "

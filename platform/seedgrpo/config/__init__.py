@@ -7,7 +7,7 @@ from seedgrpo.config.errors import ConfigError, ConfigIssue
 from seedgrpo.config.loading import LoadedExperiment, load_experiment
 from seedgrpo.config.resources import Bundle, describe_resources, total_resources, trial_bundles
 from seedgrpo.config.schema import Domain, ExperimentConfig
-from seedgrpo.config.search_space import Trial, expand_trials, trial_name
+from seedgrpo.config.search_space import PlannedTrial, expand_trials, trial_name
 
 __all__ = [
     "Bundle",
@@ -16,7 +16,7 @@ __all__ = [
     "Domain",
     "ExperimentConfig",
     "LoadedExperiment",
-    "Trial",
+    "PlannedTrial",
     "describe_resources",
     "expand_trials",
     "load_experiment",

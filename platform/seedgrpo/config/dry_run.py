@@ -13,7 +13,7 @@ from typing import Any
 
 from seedgrpo.config.loading import LoadedExperiment
 from seedgrpo.config.resources import describe_resources, total_resources, trial_bundles
-from seedgrpo.config.search_space import Trial
+from seedgrpo.config.search_space import PlannedTrial
 from seedgrpo.redact import redact_config
 
 __all__ = ["render_trial_table", "trials_as_json"]
@@ -31,7 +31,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return [fmt.format(*header).rstrip()] + [fmt.format(*row).rstrip() for row in rows]
 
 
-def render_trial_table(loaded: LoadedExperiment, trials: Sequence[Trial]) -> str:
+def render_trial_table(loaded: LoadedExperiment, trials: Sequence[PlannedTrial]) -> str:
     """A summary line, one row per trial, and the closing ``N trials`` line."""
     cfg = loaded.config
     tune = cfg.tune
@@ -57,7 +57,7 @@ def render_trial_table(loaded: LoadedExperiment, trials: Sequence[Trial]) -> str
     return "\n".join([summary, *_table(header, rows), f"{len(trials)} {noun}"]) + "\n"
 
 
-def trials_as_json(trials: Sequence[Trial]) -> list[dict[str, Any]]:
+def trials_as_json(trials: Sequence[PlannedTrial]) -> list[dict[str, Any]]:
     """The expanded trials: name, varied values, resources and the full resolved config."""
     return [
         {

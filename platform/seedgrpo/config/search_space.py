@@ -35,7 +35,7 @@ from seedgrpo.config.errors import ConfigError, ConfigIssue, issues_from_validat
 from seedgrpo.config.overrides import field_annotation, strip_optional
 from seedgrpo.config.schema import Domain, ExperimentConfig
 
-__all__ = ["ParamOrigin", "Trial", "check_search_space", "expand_trials", "set_dotted",
+__all__ = ["ParamOrigin", "PlannedTrial", "check_search_space", "expand_trials", "set_dotted",
            "trial_name"]
 
 _NOT_SWEEPABLE = ("tune", "tracking", "search_space")
@@ -62,7 +62,7 @@ class ParamOrigin:
 
 
 @dataclass(frozen=True)
-class Trial:
+class PlannedTrial:
     """One configuration a sweep runs. ``params`` holds only the varied dotted paths."""
 
     index: int
@@ -349,7 +349,7 @@ def _variants(cfg: ExperimentConfig) -> list[dict[str, Any]]:
     return out
 
 
-def expand_trials(cfg: ExperimentConfig, *, source: str = "search_space") -> list[Trial]:
+def expand_trials(cfg: ExperimentConfig, *, source: str = "search_space") -> list[PlannedTrial]:
     """Every trial of the sweep, validated; Optuna trials carry their domains instead of values.
 
     Each combination is validated as a whole, so a rule across parameters (the batch must split
@@ -359,8 +359,9 @@ def expand_trials(cfg: ExperimentConfig, *, source: str = "search_space") -> lis
     if cfg.tune.search_alg == "optuna":
         adaptive = dict(cfg.search_space)
         bare = cfg.model_copy(update={"search_space": {}})
-        return [Trial(i, f"optuna-{i}", {}, bare, adaptive) for i in range(cfg.tune.num_samples)]
-    trials: list[Trial] = []
+        return [PlannedTrial(i, f"optuna-{i}", {}, bare, adaptive)
+                for i in range(cfg.tune.num_samples)]
+    trials: list[PlannedTrial] = []
     taken: set[str] = set()
     next_number: dict[str, int] = {}
     distinct: set[str] = set()
@@ -399,5 +400,5 @@ def expand_trials(cfg: ExperimentConfig, *, source: str = "search_space") -> lis
                     ConfigIssue(source, "", f"trial {name} of the search space is invalid: "
                                 f"{i.path} {i.message}".replace("  ", " ")) for i in inner
                 ]) from err
-            trials.append(Trial(len(trials), name, varied, config))
+            trials.append(PlannedTrial(len(trials), name, varied, config))
     return trials

@@ -34,7 +34,7 @@ from seedgrpo.runtime.actors import LearnerActor, RolloutActor, ScorerActor
 from seedgrpo.runtime.learner_group import LearnerGroup
 from seedgrpo.runtime.rollout_group import RolloutGroup
 from seedgrpo.runtime.scorer import Scorer
-from seedgrpo.runtime.waiting import TrialError
+from seedgrpo.runtime.waiting import TrainingFailed
 
 __all__ = ["ActorSet", "acquire", "sharing_key", "learner_backend"]
 
@@ -111,7 +111,7 @@ def _start(cfg: ExperimentConfig, model_dir: Path, engine: str, key: tuple[Any, 
                              strategy=cfg.resources.placement_strategy)
         if not pg.wait(timeout):
             remove_placement_group(pg)
-            raise TrialError(f"the cluster cannot provide this trial's resources "
+            raise TrainingFailed(f"the cluster cannot provide this trial's resources "
                              f"({[b.resources for b in bundles]}) within {timeout:.0f} s")
     index = {role: [i for i, b in enumerate(bundles) if b.role == role]
              for role in ("scorer", "rollout_worker", "learner_rank")}

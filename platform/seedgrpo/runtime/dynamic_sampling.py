@@ -14,7 +14,7 @@ groups, because the learner split (ranks, mini-batches) is fixed to P x G respon
 
 The learned batch is the picked groups in draw order (round, then place in the round), so a
 step's batch is a pure function of what was drawn. Everything here is pure (no Ray): the trial
-drives the rounds (``TrialRunner._draw_until_signal``) and a zero-CPU Ray task runs
+drives the rounds (``TrainingLoop._draw_until_signal``) and a zero-CPU Ray task runs
 ``assemble`` next to the object store, so completions never pass through the trial driver.
 
 The metrics of the assembled batch describe the batch that was learned from (rewards,

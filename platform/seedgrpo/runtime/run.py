@@ -1,11 +1,11 @@
 """One training run, the way both ``seedgrpo-train`` and a sweep's trial run it.
 
-``run_training`` wires a ``TrialRunner`` to its output directory and its MLflow run and hands
+``run_training`` wires a ``TrainingLoop`` to its output directory and its MLflow run and hands
 back its steps one at a time: the sweep's Tune trainable takes one per Tune step, and
 ``seedgrpo-train`` loops over them with its progress printer. What a training run leaves is
 therefore the same whoever started it:
 
-- ``checkpoints/``, ``train/`` and ``eval/`` in the output directory (``TrialRunner``);
+- ``checkpoints/``, ``train/`` and ``eval/`` in the output directory (``TrainingLoop``);
 - its MLflow run, whose id and last logged step are kept in the output directory
   (``tracking.mlflow_run.ResumableRun``): a rerun in the same directory (a retried trial, a
   resumed sweep, ``seedgrpo-train`` again after an interruption) continues the same run, and
@@ -29,7 +29,7 @@ from seedgrpo.fileio import atomic_write_json, read_json
 if TYPE_CHECKING:  # Ray, torch and the engines load when a run starts, not on import
     from seedgrpo.config.schema import ExperimentConfig
     from seedgrpo.runtime.actor_set import ActorSet
-    from seedgrpo.runtime.trial import TrialRunner
+    from seedgrpo.runtime.trial import TrainingLoop
 
 __all__ = ["RESULT_FILE", "RunTracker", "TrainingSteps", "read_result", "run_training"]
 
@@ -63,7 +63,7 @@ class TrainingSteps(Iterator[tuple[int, dict[str, float]]]):
     for good.
     """
 
-    def __init__(self, runner: TrialRunner, open_tracker: Callable[[], RunTracker] | None
+    def __init__(self, runner: TrainingLoop, open_tracker: Callable[[], RunTracker] | None
                  ) -> None:
         self.runner = runner
         self.tracker: RunTracker | None = None
@@ -154,8 +154,8 @@ def run_training(cfg: ExperimentConfig, output_dir: Path, *, engine_kind: str,
     ``open_tracker``: opens the run's MLflow run (at the first step), or None to track
     nothing. ``actors``: a finished run's actors, reset for this one when they can serve it.
     """
-    from seedgrpo.runtime.trial import TrialRunner
+    from seedgrpo.runtime.trial import TrainingLoop
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    runner = TrialRunner(cfg, output_dir, actors=actors, engine_kind=engine_kind)
+    runner = TrainingLoop(cfg, output_dir, actors=actors, engine_kind=engine_kind)
     return TrainingSteps(runner, open_tracker)

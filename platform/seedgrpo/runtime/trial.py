@@ -63,10 +63,10 @@ from seedgrpo.runtime.encoder import EncoderError, check_encoder
 from seedgrpo.runtime.gradient_variance import PendingProbe, is_diagnostic_step, submit_probe
 from seedgrpo.runtime.metrics import learner_metrics, with_prompt_ids
 from seedgrpo.runtime.scoring import ScoredBatch
-from seedgrpo.runtime.waiting import TrialError
+from seedgrpo.runtime.waiting import TrainingFailed
 from seedgrpo.tracking.groups_file import GROUPS_FILE, append_group_rows, truncate_group_rows
 
-__all__ = ["ActorSet", "TrialError", "TrialRunner", "check_runtime_support", "checked_engine",
+__all__ = ["ActorSet", "TrainingFailed", "TrainingLoop", "check_runtime_support", "checked_engine",
            "resolve_engine"]
 
 logger = logging.getLogger(__name__)
@@ -87,9 +87,9 @@ def check_runtime_support(cfg: ExperimentConfig) -> None:
         try:
             check_encoder(gcpo.encoder)
         except EncoderError as err:
-            raise TrialError(str(err)) from None
+            raise TrainingFailed(str(err)) from None
     if every and cfg.learner.zero_stage == 3:
-        raise TrialError("diagnostics.gradient_variance_every needs learner.zero_stage 0, 1 "
+        raise TrainingFailed("diagnostics.gradient_variance_every needs learner.zero_stage 0, 1 "
                          "or 2: the probe takes per-response gradients of the whole last "
                          "decoder layer, which ZeRO-3 partitions across the ranks; use "
                          "zero_stage 2 or set diagnostics.gradient_variance_every to 0")
@@ -100,19 +100,19 @@ def resolve_engine(cfg: ExperimentConfig) -> str:
     try:
         return choose_engine(cfg.rollout.engine)
     except EngineUnavailable as err:
-        raise TrialError(str(err)) from None
+        raise TrainingFailed(str(err)) from None
 
 
 def checked_engine(cfg: ExperimentConfig) -> str:
     """Everything a training run of ``cfg`` needs from this machine, checked once before any
     actor starts (``check_runtime_support``), and the rollout engine it runs on
     (``resolve_engine``): the caller checks up front, before Ray, and passes the engine to
-    ``TrialRunner`` so that nothing is checked twice."""
+    ``TrainingLoop`` so that nothing is checked twice."""
     check_runtime_support(cfg)
     return resolve_engine(cfg)
 
 
-class TrialRunner:
+class TrainingLoop:
     """Runs one trial's config to the end (or from its last checkpoint).
 
     ``actors``: a finished trial's actors to reuse (a sweep's warm trials); they are reset, or
@@ -122,7 +122,7 @@ class TrialRunner:
 
     ``engine_kind``: the rollout engine as ``checked_engine(cfg)`` returned it, when the caller
     has checked ``cfg`` already (``seedgrpo-train``, a sweep before Ray starts); without it the
-    runner checks here and refuses what it cannot run (``TrialError``).
+    runner checks here and refuses what it cannot run (``TrainingFailed``).
     """
 
     def __init__(self, cfg: ExperimentConfig, output_dir: str | Path, *,

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, TextIO
 
-__all__ = ["TrialRow", "SweepConsole", "render_table"]
+__all__ = ["ConsoleRow", "SweepConsole", "render_table"]
 
 
 @dataclass
-class TrialRow:
+class ConsoleRow:
     """What the console shows of one trial."""
 
     name: str
@@ -37,10 +37,10 @@ def _num(value: float | None, fmt: str = "{:.3f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
-def render_table(rows: Sequence[TrialRow], metric: str) -> str:
+def render_table(rows: Sequence[ConsoleRow], metric: str) -> str:
     """The table: trial, status, modulation, alpha, G, step, reward and the ranking metric.
 
-    >>> print(render_table([TrialRow("linear-a0.5", "linear", 0.5, 4, 8, "RUNNING", 3, 0.25)],
+    >>> print(render_table([ConsoleRow("linear-a0.5", "linear", 0.5, 4, 8, "RUNNING", 3, 0.25)],
     ...                    "eval/avg/pass_at_1"))
     trial        status   f       alpha  G  step  reward  eval/avg/pass_at_1
     linear-a0.5  RUNNING  linear  0.5    4  3/8   0.250   -
@@ -65,7 +65,7 @@ def _tune_callback_base() -> type:
 class SweepConsole(_tune_callback_base()):  # type: ignore[misc]
     """A Tune callback that keeps the trial table current."""
 
-    def __init__(self, describe: Callable[[Any], TrialRow], metric: str, *,
+    def __init__(self, describe: Callable[[Any], ConsoleRow], metric: str, *,
                  stream: TextIO | None = None, refresh_s: float = 5.0,
                  on_end: Callable[[Any, str], None] | None = None) -> None:
         self.describe = describe  # Tune trial -> a fresh row
@@ -74,12 +74,12 @@ class SweepConsole(_tune_callback_base()):  # type: ignore[misc]
         self.live = self.stream.isatty()
         self.refresh_s = refresh_s
         self.on_end = on_end or (lambda trial, status: None)
-        self.rows: dict[str, TrialRow] = {}
+        self.rows: dict[str, ConsoleRow] = {}
         self._drawn_lines = 0
         self._last_draw = 0.0
 
     # -- rows -----------------------------------------------------------------------------
-    def _row(self, trial: Any) -> TrialRow:
+    def _row(self, trial: Any) -> ConsoleRow:
         if trial.trial_id not in self.rows:
             self.rows[trial.trial_id] = self.describe(trial)
         return self.rows[trial.trial_id]
@@ -89,7 +89,7 @@ class SweepConsole(_tune_callback_base()):  # type: ignore[misc]
         row.status, row.note = status, note
         self._show(row, force=True)
 
-    def _show(self, row: TrialRow, *, force: bool) -> None:
+    def _show(self, row: ConsoleRow, *, force: bool) -> None:
         if self.live:
             now = time.monotonic()
             if force or now - self._last_draw >= self.refresh_s:

@@ -49,7 +49,7 @@ from seedgrpo.sweep.statistics import (
 from seedgrpo.tracking.sweep_trials import find_sweep_links
 from seedgrpo.tracking.ui_links import SweepLinks
 
-__all__ = ["TrialRecord", "Interruption", "collect_trials", "write_report",
+__all__ = ["ReportRow", "Interruption", "collect_trials", "write_report",
            "aggregate_configurations", "configuration_statistics", "plot_gradient_variance"]
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class Interruption:
 
 
 @dataclass
-class TrialRecord:
+class ReportRow:
     """One trial as MLflow holds it."""
 
     name: str
@@ -116,7 +116,7 @@ def _client(uri: str) -> Any:
 
 
 def collect_trials(uri: str, parent_run_id: str, *, metrics: Sequence[str] = ()
-                   ) -> list[TrialRecord]:
+                   ) -> list[ReportRow]:
     """Every child run of the sweep, with histories of ``metrics``, the curves and every
     benchmark's pass@1."""
     from seedgrpo.sweep.tracking import PARENT_TAG, STOPPED_TAG, TRIAL_TAG
@@ -139,7 +139,7 @@ def collect_trials(uri: str, parent_run_id: str, *, metrics: Sequence[str] = ()
         final = {k: v for k, v in run.data.metrics.items()}
         steps = [s for points in history.values() for s, _ in points]
         eval_step, eval_rows = _last_samples(client, run.info.run_id)
-        records.append(TrialRecord(
+        records.append(ReportRow(
             name=tags.get(TRIAL_TAG, run.info.run_name), run_id=run.info.run_id,
             status=run.info.status, stopped_early=tags.get(STOPPED_TAG) == "true",
             varied={k: params.get(k, "") for k in varied_keys},
@@ -198,14 +198,14 @@ def _groups(client: Any, run_id: str) -> list[dict[str, Any]]:
 
 
 # -- tables -----------------------------------------------------------------------------------
-def _benchmarks(records: Sequence[TrialRecord]) -> list[str]:
+def _benchmarks(records: Sequence[ReportRow]) -> list[str]:
     names = {k.split("/")[1] for r in records for k in r.final
              if k.startswith("eval/") and k.endswith("/pass_at_1")}
     ordered = [b for b in ("heldout", *BENCHMARK_SPECS) if b in names]
     return ordered + sorted(names - set(ordered) - {"avg"}) + (["avg"] if "avg" in names else [])
 
 
-def aggregate_configurations(records: Sequence[TrialRecord], metric: str
+def aggregate_configurations(records: Sequence[ReportRow], metric: str
                              ) -> list[dict[str, Any]]:
     """Seeds of one configuration together: mean, sample standard deviation and n."""
     groups: dict[str, list[float]] = defaultdict(list)
@@ -216,7 +216,7 @@ def aggregate_configurations(records: Sequence[TrialRecord], metric: str
              "std": statistics.stdev(v) if len(v) > 1 else 0.0} for c, v in groups.items()]
 
 
-def _scores_by_seed(records: Sequence[TrialRecord], metric: str
+def _scores_by_seed(records: Sequence[ReportRow], metric: str
                     ) -> dict[int, dict[str, dict[str, float]]]:
     """Per seed, the per-problem scores of ``metric`` from the trial's last evaluation."""
     out: dict[int, dict[str, dict[str, float]]] = {}
@@ -232,12 +232,12 @@ def _scores_by_seed(records: Sequence[TrialRecord], metric: str
     return out
 
 
-def _shared_values(r: TrialRecord) -> dict[str, str]:
+def _shared_values(r: ReportRow) -> dict[str, str]:
     """The swept values a baseline should share: all but the seed and the modulation."""
     return {k: v for k, v in r.varied.items() if k not in (_SEED, "algorithm.modulation")}
 
 
-def _pick_baseline(config: TrialRecord, baselines: dict[str, TrialRecord]) -> str | None:
+def _pick_baseline(config: ReportRow, baselines: dict[str, ReportRow]) -> str | None:
     """The `none` configuration sharing the most swept values with ``config`` (group size,
     learning rate, ...); the first of equals."""
     if not baselines:
@@ -246,7 +246,7 @@ def _pick_baseline(config: TrialRecord, baselines: dict[str, TrialRecord]) -> st
     return max(baselines, key=lambda name: len(mine & _shared_values(baselines[name]).items()))
 
 
-def configuration_statistics(records: Sequence[TrialRecord], metric: str
+def configuration_statistics(records: Sequence[ReportRow], metric: str
                              ) -> list[dict[str, Any]]:
     """:func:`aggregate_configurations`, each with its 95% bootstrap interval over problems x
     seeds (``ci_low``, ``ci_high``) and, against its `none` baseline paired on seed and problem,
@@ -254,7 +254,7 @@ def configuration_statistics(records: Sequence[TrialRecord], metric: str
     seeds/problems an 80%-power comparison would need. ``None`` where the samples do not allow
     it (no evaluation samples, a metric with no per-problem form, no baseline)."""
     configs = aggregate_configurations(records, metric)
-    members: dict[str, list[TrialRecord]] = defaultdict(list)
+    members: dict[str, list[ReportRow]] = defaultdict(list)
     for r in records:
         members[r.configuration].append(r)
     scores = {name: _scores_by_seed(members[name], metric) for name in members}
@@ -297,7 +297,7 @@ def _comparison_fields(c: Comparison) -> dict[str, Any]:
             "paired_problems": c.delta.problems}
 
 
-def _best(records: Sequence[TrialRecord], metric: str, mode: str) -> TrialRecord | None:
+def _best(records: Sequence[ReportRow], metric: str, mode: str) -> ReportRow | None:
     scored = [r for r in records if metric in r.final]
     if not scored:
         return None
@@ -305,7 +305,7 @@ def _best(records: Sequence[TrialRecord], metric: str, mode: str) -> TrialRecord
     return pick(scored, key=lambda r: r.final[metric])
 
 
-def _avg_at_k_columns(records: Sequence[TrialRecord], benchmarks: Sequence[str]) -> list[str]:
+def _avg_at_k_columns(records: Sequence[ReportRow], benchmarks: Sequence[str]) -> list[str]:
     """``eval/<benchmark>/avg_at_<k>`` of the benchmarks evaluated with k > 1 samples (avg@k on
     AIME24 and AMC23 is how the paper reports them: ``eval.samples_per_benchmark``)."""
     found = {k for r in records for k in r.final
@@ -315,7 +315,7 @@ def _avg_at_k_columns(records: Sequence[TrialRecord], benchmarks: Sequence[str])
             if k.split("/")[1] == b]
 
 
-def _rows(records: Sequence[TrialRecord], benchmarks: Sequence[str]) -> list[dict[str, Any]]:
+def _rows(records: Sequence[ReportRow], benchmarks: Sequence[str]) -> list[dict[str, Any]]:
     avg_columns = _avg_at_k_columns(records, benchmarks)
     rows = []
     for r in records:
@@ -377,7 +377,7 @@ def _label(ax: Any, xlabel: str, ylabel: str, title: str) -> None:
     ax.grid(alpha=0.3)
 
 
-def plot_accuracy_vs_alpha(records: Sequence[TrialRecord], metric: str, path: Path,
+def plot_accuracy_vs_alpha(records: Sequence[ReportRow], metric: str, path: Path,
                            *, paper_comparable: bool) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -417,7 +417,7 @@ def plot_accuracy_vs_alpha(records: Sequence[TrialRecord], metric: str, path: Pa
     _save(plt, fig, path)
 
 
-def plot_benchmarks(records: Sequence[TrialRecord], benchmarks: Sequence[str], path: Path,
+def plot_benchmarks(records: Sequence[ReportRow], benchmarks: Sequence[str], path: Path,
                     *, paper_comparable: bool) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(benchmarks) + 2), 4.5))
@@ -441,7 +441,7 @@ def plot_benchmarks(records: Sequence[TrialRecord], benchmarks: Sequence[str], p
     _save(plt, fig, path)
 
 
-def plot_learning_curves(records: Sequence[TrialRecord], metric: str, path: Path) -> None:
+def plot_learning_curves(records: Sequence[ReportRow], metric: str, path: Path) -> None:
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for r in records:
@@ -463,7 +463,7 @@ def _uncertainty(row: Mapping[str, Any]) -> float | None:
     return None if value is None else float(value)
 
 
-def plot_uncertainty(records: Sequence[TrialRecord], path: Path) -> None:
+def plot_uncertainty(records: Sequence[ReportRow], path: Path) -> None:
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for r in records:
@@ -481,14 +481,14 @@ def plot_uncertainty(records: Sequence[TrialRecord], path: Path) -> None:
     _save(plt, fig, path)
 
 
-def has_gradient_variance(records: Sequence[TrialRecord]) -> bool:
+def has_gradient_variance(records: Sequence[ReportRow]) -> bool:
     """Whether any trial logged the gradient-variance diagnostic (``diagnostics.
     gradient_variance_every``): its correlations, or groups with a measured variance."""
     return any(r.history.get(k) for r in records for k in DIAGNOSTICS) or any(
         g.get("grad_variance") is not None for r in records for g in r.groups)
 
 
-def plot_gradient_variance(records: Sequence[TrialRecord], path: Path) -> None:
+def plot_gradient_variance(records: Sequence[ReportRow], path: Path) -> None:
     """Left: per trial, the Spearman correlation between the groups' gradient variance and
     their semantic entropy (solid) and the uncertainty f read, e.g. GCPO's U (dashed), over
     steps. Right: each measured group's gradient variance against its uncertainty (dots) and
@@ -704,8 +704,8 @@ def _statistics_markdown(configs: Sequence[dict[str, Any]], metric: str) -> list
     return lines
 
 
-def _markdown(records: Sequence[TrialRecord], rows: Sequence[dict[str, Any]],
-              columns: Sequence[str], best: TrialRecord | None, configs: list[dict[str, Any]],
+def _markdown(records: Sequence[ReportRow], rows: Sequence[dict[str, Any]],
+              columns: Sequence[str], best: ReportRow | None, configs: list[dict[str, Any]],
               metric: str, benchmarks: Sequence[str], paper_comparable: bool,
               plots: dict[str, Any], interruption: Interruption | None = None,
               links: SweepLinks | None = None) -> str:

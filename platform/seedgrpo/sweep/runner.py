@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from seedgrpo._compat import tuner_run_config
-from seedgrpo.config import ExperimentConfig, LoadedExperiment, Trial, total_resources
+from seedgrpo.config import ExperimentConfig, LoadedExperiment, PlannedTrial, total_resources
 from seedgrpo.redact import redact_text, redact_uri
 from seedgrpo.runtime.run import read_result
 from seedgrpo.sweep.cluster import (
@@ -32,7 +32,7 @@ from seedgrpo.sweep.cluster import (
     network_filesystem,
     tracking_uri_problem,
 )
-from seedgrpo.sweep.console import SweepConsole, TrialRow
+from seedgrpo.sweep.console import ConsoleRow, SweepConsole
 from seedgrpo.sweep.layout import (
     SweepDir,
     SweepNotFound,
@@ -42,7 +42,7 @@ from seedgrpo.sweep.layout import (
 )
 from seedgrpo.sweep.space import SweepSpace
 from seedgrpo.sweep.stop_signals import StopSignals
-from seedgrpo.sweep.trainable import STEP_KEY, SweepContext, TrialTrainable
+from seedgrpo.sweep.trainable import STEP_KEY, SweepContext, SweepTrainable
 
 __all__ = ["SweepOptions", "SweepError", "SweepOutcome", "run_sweep", "check_capacity",
            "capacity_shortfall", "one_node_shortfall",
@@ -73,7 +73,7 @@ class SweepOptions:
 class SweepOutcome:
     sweep_dir: SweepDir
     record: SweepRecord
-    rows: list[TrialRow] = field(default_factory=list)
+    rows: list[ConsoleRow] = field(default_factory=list)
     report_dir: Path | None = None
     errors: int = 0
     stop_signal: int | None = None  # the signal that interrupted the sweep (None: no signal)
@@ -122,7 +122,7 @@ def check_before_ray(space: SweepSpace) -> dict[str, str]:
     from seedgrpo.data import DataError
     from seedgrpo.evaluation import BenchmarkNotFound, load_benchmark
     from seedgrpo.models import ModelLoadError, resolve_model_dir
-    from seedgrpo.runtime.trial import TrialError, checked_engine
+    from seedgrpo.runtime.trial import TrainingFailed, checked_engine
 
     engines: dict[str, str] = {}
     seen_models: set[str] = set()
@@ -130,7 +130,7 @@ def check_before_ray(space: SweepSpace) -> dict[str, str]:
     for cfg in space.all_configs():
         try:
             engines[cfg.rollout.engine] = checked_engine(cfg)
-        except TrialError as err:
+        except TrainingFailed as err:
             raise SweepError(str(err), bad_input=True) from None
         key = cfg.model.model_dump_json()
         if key not in seen_models:
@@ -386,12 +386,12 @@ class _TrialNamer:
         return self.space.resolve(trial.config, trial.trial_id).name
 
 
-def _describer(space: SweepSpace) -> Callable[[Any], TrialRow]:
-    def describe(trial: Any) -> TrialRow:
+def _describer(space: SweepSpace) -> Callable[[Any], ConsoleRow]:
+    def describe(trial: Any) -> ConsoleRow:
         t = space.resolve(trial.config, trial.trial_id)
         a = t.config.algorithm
         alpha = None if a.modulation == "none" else a.alpha
-        return TrialRow(t.name, a.modulation, alpha, a.group_size, t.config.train.steps)
+        return ConsoleRow(t.name, a.modulation, alpha, a.group_size, t.config.train.steps)
 
     return describe
 
@@ -401,7 +401,7 @@ def _build_tuner(space: SweepSpace, cfg: ExperimentConfig, context: SweepContext
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    trainable = tune.with_resources(tune.with_parameters(TrialTrainable, context=context),
+    trainable = tune.with_resources(tune.with_parameters(SweepTrainable, context=context),
                                     resources=space.resources)
     if resumed and tune.Tuner.can_restore(str(sweep.tune_dir)):
         return tune.Tuner.restore(str(sweep.tune_dir), trainable, resume_unfinished=True,
@@ -438,7 +438,7 @@ def _build_tuner(space: SweepSpace, cfg: ExperimentConfig, context: SweepContext
     )
 
 
-def run_sweep(loaded: LoadedExperiment, trials: Sequence[Trial], overrides: Sequence[str],
+def run_sweep(loaded: LoadedExperiment, trials: Sequence[PlannedTrial], overrides: Sequence[str],
               options: SweepOptions) -> SweepOutcome:
     """The whole sweep; raises ``SweepError`` for what stops it before trials run."""
     cfg = loaded.config
@@ -454,7 +454,7 @@ def run_sweep(loaded: LoadedExperiment, trials: Sequence[Trial], overrides: Sequ
         ray.shutdown()  # stops our local Ray; on a cluster, only disconnects this driver
 
 
-def _run_on_ray(loaded: LoadedExperiment, space: SweepSpace, trials: Sequence[Trial],
+def _run_on_ray(loaded: LoadedExperiment, space: SweepSpace, trials: Sequence[PlannedTrial],
                 overrides: Sequence[str], options: SweepOptions,
                 cluster: ClusterView | None, engines: dict[str, str]) -> SweepOutcome:
     cfg = loaded.config

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from seedgrpo.config import ExperimentConfig, Trial
+from seedgrpo.config import ExperimentConfig, PlannedTrial
 from seedgrpo.config.applicability import is_not_applicable, not_applicable
 from seedgrpo.config.resources import trial_bundles
 from seedgrpo.config.schema import Domain
@@ -50,7 +50,7 @@ class SweepSpace:
     adaptive: bool  # optuna: values chosen at run time
 
     @classmethod
-    def from_trials(cls, cfg: ExperimentConfig, trials: Sequence[Trial]) -> SweepSpace:
+    def from_trials(cls, cfg: ExperimentConfig, trials: Sequence[PlannedTrial]) -> SweepSpace:
         """The space of ``trials``, their tracking URIs redacted: Tune pickles the space into
         its state files (``tune/tuner.pkl``), and the live URI reaches trials another way
         (``SweepContext.mlflow_uri``)."""
@@ -68,13 +68,13 @@ class SweepSpace:
         space = ExperimentConfig.model_validate(self.base).search_space
         return {key: tune_domain(domain) for key, domain in space.items()}
 
-    def resolve(self, config: dict[str, Any], trial_id: str = "") -> Trial:
+    def resolve(self, config: dict[str, Any], trial_id: str = "") -> PlannedTrial:
         """The trial a Tune config stands for. Optuna trials are named from their values and
         the number of the Tune trial (``t3-linear-a0.12``), so two draws never share a name."""
         if not self.adaptive:
             index = int(config[TRIAL_KEY])
             name, params, data = self.trials[index]
-            return Trial(index, name, params, ExperimentConfig.model_validate(data))
+            return PlannedTrial(index, name, params, ExperimentConfig.model_validate(data))
         data = copy.deepcopy(self.base)
         params = {k: v for k, v in config.items() if k in data.get("search_space", {})}
         for key, value in params.items():
@@ -84,8 +84,8 @@ class SweepSpace:
         ignored = not_applicable(cfg)
         varied = {k: v for k, v in params.items() if not is_not_applicable(k, ignored)}
         number = trial_id.rsplit("_", 1)[-1].lstrip("0") or "0"
-        return Trial(int(number) if number.isdigit() else 0, f"t{number}-{trial_name(varied)}",
-                     varied, cfg)
+        return PlannedTrial(int(number) if number.isdigit() else 0,
+                            f"t{number}-{trial_name(varied)}", varied, cfg)
 
     def resources(self, config: dict[str, Any]) -> Any:
         """The trial's placement group: driver, scorer, rollout workers, learner ranks."""

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seedgrpo.config import Trial
+from seedgrpo.config import PlannedTrial
 from seedgrpo.config.applicability import not_applicable
 from seedgrpo.redact import redact_config, redact_text
 from seedgrpo.sweep.layout import read_json
@@ -99,7 +99,7 @@ class ChildRun(ResumableRun):
     directory, nested under the sweep's parent run."""
 
     @classmethod
-    def open(cls, trial_dir: Path, context: SweepContext, trial: Trial) -> ResumableRun:
+    def open(cls, trial_dir: Path, context: SweepContext, trial: PlannedTrial) -> ResumableRun:
         uri = str(context.mlflow_uri)
         tags = {ROLE_TAG: "trial", SWEEP_TAG: context.sweep_dir, TRIAL_TAG: trial.name,
                 "seedgrpo.varied": ",".join(trial.params) or "-"}
@@ -156,7 +156,7 @@ class ParentRun:
 
     @classmethod
     def open(cls, record: SweepRecord, sweep: SweepDir, loaded: LoadedExperiment,
-             trials: list[Trial] | tuple[Trial, ...]) -> ParentRun:
+             trials: list[PlannedTrial] | tuple[PlannedTrial, ...]) -> ParentRun:
         uri = str(record.mlflow_uri)
         if record.parent_run_id:  # a resumed sweep continues its parent run
             return cls(MlflowRun(uri, record.experiment_name, run_name="", config={},

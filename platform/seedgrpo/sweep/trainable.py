@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from seedgrpo.runtime.actor_set import ActorSet
     from seedgrpo.runtime.run import TrainingSteps
 
-__all__ = ["SweepContext", "TrialTrainable", "STEP_KEY"]
+__all__ = ["SweepContext", "SweepTrainable", "STEP_KEY"]
 
 STEP_KEY = "step"  # the time attribute ASHA reads: optimizer steps done
 
@@ -63,7 +63,7 @@ class SweepContext:
     engines: Mapping[str, str] = field(default_factory=dict)
 
 
-class TrialTrainable(tune.Trainable):
+class SweepTrainable(tune.Trainable):
     """One trial at a time; the actors outlive a trial when Tune reuses this trainable."""
 
     def setup(self, config: dict[str, Any], context: SweepContext) -> None:

@@ -12,16 +12,16 @@ from dataclasses import dataclass
 from seedgrpo.tracking.mlflow_run import tracking_client
 from seedgrpo.tracking.ui_links import PARENT_TAG, SweepLinks, sweep_links
 
-__all__ = ["SweepTrials", "find_sweep_links", "read_sweep_trials"]
+__all__ = ["SweepRunIds", "find_sweep_links", "read_sweep_trials"]
 
 
 @dataclass(frozen=True)
-class SweepTrials:
+class SweepRunIds:
     experiment_id: str
     run_ids: list[str]  # the trials' runs, in the order they started
 
 
-def read_sweep_trials(uri: str, parent_run_id: str) -> SweepTrials:
+def read_sweep_trials(uri: str, parent_run_id: str) -> SweepRunIds:
     """The experiment of the sweep run ``parent_run_id`` and its trials' run ids (the runs
     tagged with it as their parent), oldest first: the order the sweep ran them."""
     client = tracking_client(uri)
@@ -29,7 +29,7 @@ def read_sweep_trials(uri: str, parent_run_id: str) -> SweepTrials:
     runs = client.search_runs([experiment_id],
                               filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
                               max_results=10_000, order_by=["attributes.start_time ASC"])
-    return SweepTrials(experiment_id, [r.info.run_id for r in runs])
+    return SweepRunIds(experiment_id, [r.info.run_id for r in runs])
 
 
 def find_sweep_links(uri: str, parent_run_id: str, *, metric: str | None = None,

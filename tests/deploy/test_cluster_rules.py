@@ -121,11 +121,11 @@ def test_the_one_node_check_names_what_the_closest_node_lacks() -> None:
 @pytest.mark.parametrize("strategy", ["PACK", "STRICT_PACK", "SPREAD"])
 def test_each_trial_asks_ray_for_its_placement_strategy(strategy: str) -> None:
     """The placement group Tune creates for a trial carries the config's strategy."""
-    from seedgrpo.config import Trial
+    from seedgrpo.config import PlannedTrial
     from seedgrpo.sweep.space import TRIAL_KEY, SweepSpace
 
     cfg = ExperimentConfig.model_validate({"resources": {"placement_strategy": strategy}})
-    space = SweepSpace.from_trials(cfg, [Trial(0, "base", {}, cfg)])
+    space = SweepSpace.from_trials(cfg, [PlannedTrial(0, "base", {}, cfg)])
     pgf = space.resources({TRIAL_KEY: 0})
     assert pgf.strategy == strategy
     assert len(pgf.bundles) == 5

@@ -22,8 +22,7 @@ import yaml
 from seedgrpo.config import load_experiment
 from seedgrpo.config.resources import total_resources, trial_bundles
 from seedgrpo.sweep.cluster import tracking_uri_problem
-
-from ..conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 try:
     import tomllib

@@ -28,8 +28,7 @@ from seedgrpo.rewards import REWARDS, register_reward
 from seedgrpo.rollout.types import Completion
 from seedgrpo.runtime.metrics import group_rows, rollout_metrics, with_prompt_ids
 from seedgrpo.runtime.scoring import GroupScore, ScoredBatch, score_batch, score_group
-
-from ..conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 _counter = itertools.count()
 

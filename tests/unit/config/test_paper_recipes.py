@@ -20,8 +20,7 @@ import pytest
 
 from seedgrpo.config import expand_trials, load_experiment, total_resources
 from seedgrpo.config.schema import ExperimentConfig
-
-from ..conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 PAPER = REPO_ROOT / "experiments" / "paper"
 PAPER_RECIPES = sorted(PAPER.glob("*.yaml"))

@@ -32,7 +32,7 @@ from seedgrpo.tracking.mlflow_run import tracking_client
 pytestmark = pytest.mark.slow  # a real SQLite MLflow store: ~5-10 s a test on 2 loaded cores
 
 METRIC = "eval/heldout/pass_at_1"
-EXPERIMENT_FILE = Path(__file__).parents[2] / "experiments" / "alpha_grid.yaml"
+EXPERIMENT_FILE = Path(__file__).parents[3] / "experiments" / "alpha_grid.yaml"
 # (trial, MLflow status, stopped early, ranking metric or None): one of each ending
 CHILDREN = [("none", "FINISHED", False, 0.25), ("linear-a0.5", "FINISHED", False, 0.5),
             ("linear-a1", "FINISHED", True, 0.375), ("exp-a1", "FAILED", False, None)]

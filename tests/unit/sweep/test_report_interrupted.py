@@ -14,7 +14,7 @@ import pytest
 
 from seedgrpo.sweep.report import (
     Interruption,
-    TrialRecord,
+    ReportRow,
     plot_accuracy_vs_alpha,
     plot_benchmarks,
     plot_learning_curves,
@@ -25,8 +25,8 @@ from seedgrpo.sweep.report import (
 METRIC = "eval/heldout/pass_at_1"
 
 
-def _record_without_values() -> TrialRecord:
-    return TrialRecord(name="base", run_id="r", status="KILLED", stopped_early=False, varied={},
+def _record_without_values() -> ReportRow:
+    return ReportRow(name="base", run_id="r", status="KILLED", stopped_early=False, varied={},
                        modulation="linear", alpha=0.5, group_size=4, seed=0, final={},
                        last_step=0)
 

@@ -68,7 +68,13 @@ def grader_by_rule():
     verifier.close()
 
 
-@pytest.mark.parametrize("name", list(BENCHMARK_SPECS))
+# minerva_math and olympiadbench hold the slow rows (differential equations, long intervals)
+SLOW_REPLAYS = {"minerva_math", "olympiadbench"}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.slow) if name in SLOW_REPLAYS else name
+    for name in BENCHMARK_SPECS])
 def test_replay_every_row(name, shared_data, grader_by_rule):
     bench = load_benchmark(name, data_dir=str(shared_data))
     spec = BENCHMARK_SPECS[name]

@@ -21,8 +21,7 @@ from seedgrpo.config import (
 from seedgrpo.config.plugins import builtin_names, registered_names
 from seedgrpo.config.reference import render_reference
 from seedgrpo.config.sections import AlgorithmConfig, GcpoConfig
-
-from ..conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 
 def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from seedgrpo.sweep.report import TrialRecord, configuration_statistics, write_report
+from seedgrpo.sweep.report import ReportRow, configuration_statistics, write_report
 
 METRIC = "eval/avg/pass_at_1"
 AMC, AIME = 8, 10  # problems: amc23 with 4 samples each (avg@4), aime24 greedy
@@ -164,8 +164,8 @@ def test_report_gives_intervals_the_paired_comparison_and_its_sentence(tmp_path:
     assert (out / "uncertainty.png").stat().st_size > 0
 
 
-def _record(name: str, modulation: str, varied: dict[str, str]) -> TrialRecord:
-    return TrialRecord(name, name, "FINISHED", False, {**varied, "train.seed": "0"}, modulation,
+def _record(name: str, modulation: str, varied: dict[str, str]) -> ReportRow:
+    return ReportRow(name, name, "FINISHED", False, {**varied, "train.seed": "0"}, modulation,
                        0.5, 4, 0, {METRIC: 0.5}, 2,
                        eval_rows=[{"benchmark": "b", "id": "p", "correct": True}],
                        eval_step=2)

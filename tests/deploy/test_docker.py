@@ -20,7 +20,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from ..conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 try:
     import tomllib

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from seedgrpo.config import ExperimentConfig, expand_trials
-from seedgrpo.sweep.console import SweepConsole, TrialRow, render_table
+from seedgrpo.sweep.console import ConsoleRow, SweepConsole, render_table
 from seedgrpo.sweep.layout import SweepDir, SweepNotFound, SweepRecord, config_fingerprint
 from seedgrpo.sweep.runner import SweepError, check_capacity
 from seedgrpo.sweep.space import SweepSpace, tune_domain
@@ -96,7 +96,7 @@ def test_console_prints_events_as_lines_off_a_terminal() -> None:
         trial_id = "t1"
 
     stream = io.StringIO()
-    console = SweepConsole(lambda trial: TrialRow("linear-a0.5", "linear", 0.5, 4, 2),
+    console = SweepConsole(lambda trial: ConsoleRow("linear-a0.5", "linear", 0.5, 4, 2),
                            "eval/avg/pass_at_1", stream=stream)
     ended = []
     console.on_end = lambda trial, status: ended.append(status)
@@ -118,7 +118,7 @@ def test_console_marks_a_trial_asha_stopped() -> None:
     class FakeTrial:
         trial_id = "t2"
 
-    console = SweepConsole(lambda trial: TrialRow("none", "none", None, 8, 4),
+    console = SweepConsole(lambda trial: ConsoleRow("none", "none", None, 8, 4),
                            "eval/avg/pass_at_1", stream=io.StringIO())
     console.on_trial_result(0, [], FakeTrial(), {"step": 2})
     console.on_trial_complete(0, [], FakeTrial())
@@ -130,10 +130,10 @@ def test_console_marks_a_trial_asha_stopped() -> None:
 
 
 def test_report_aggregates_seeds() -> None:
-    from seedgrpo.sweep.report import TrialRecord, aggregate_configurations
+    from seedgrpo.sweep.report import ReportRow, aggregate_configurations
 
-    def record(seed: int, value: float) -> TrialRecord:
-        return TrialRecord(f"linear-a0.5-s{seed}", str(seed), "FINISHED", False,
+    def record(seed: int, value: float) -> ReportRow:
+        return ReportRow(f"linear-a0.5-s{seed}", str(seed), "FINISHED", False,
                            {"algorithm.alpha": "0.5", "train.seed": str(seed)}, "linear", 0.5,
                            4, seed, {"eval/avg/pass_at_1": value}, 8)
 
