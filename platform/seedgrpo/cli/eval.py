@@ -27,11 +27,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from seedgrpo.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, configure_logging
+from seedgrpo.config.catalogue import BENCHMARK_SPECS, BUNDLED_MODELS, TINY_MODELS
 from seedgrpo.config.overrides import strip_optional
 from seedgrpo.config.sections import (
-    BENCHMARKS,
-    BUNDLED_MODELS,
-    TINY_MODELS,
     DataConfig,
     EvalConfig,
     ModelConfig,
@@ -51,7 +49,7 @@ _SCHEMA = object()  # "the schema's default"
 # seedgrpo-eval evaluates benchmark files, never the held-out training split (the schema's
 # default), so by default every standard benchmark; and benchmark prompts (OlympiadBench,
 # few-shot) need more context than the small training task's max_seq_len
-_ALL_BENCHMARKS = ",".join(b for b in BENCHMARKS if b != "heldout")
+_ALL_BENCHMARKS = ",".join(BENCHMARK_SPECS)
 _EVAL_MAX_SEQ_LEN = 4096
 _SCHEMA_FLAGS: tuple[tuple[str, type[BaseModel], str, Any], ...] = (
     ("--benchmarks", EvalConfig, "benchmarks", _ALL_BENCHMARKS),

