@@ -47,7 +47,8 @@ def _laughs(levels: int, width: int = 9) -> str:
 
 
 def _grid_bomb() -> str:
-    """Six levels of ten aliases as the values of one grid (finding 2: 28 MB of stderr)."""
+    """Six levels of ten aliases as the values of one grid (unbounded, this once printed 28 MB
+    of stderr)."""
     values = ["&x0 [" + ", ".join(["heldout"] * 10) + "]"]
     values += [f"&x{i} [" + ", ".join([f"*x{i - 1}"] * 10) + "]" for i in range(1, 6)]
     return MINIMAL + "search_space:\n  eval.benchmarks: {grid: [" + ", ".join(values) + "]}\n"

@@ -1,4 +1,4 @@
-"""A sweep over model names that hold '/' runs end to end (issue 15, finding 4).
+"""A sweep over model names that hold '/' runs end to end.
 
 Trial names used to be pasted from the raw values: a grid over ``model.name`` with hub ids or
 paths passed ``--dry-run`` and then failed inside Ray Tune ("Trial dirname must not contain

@@ -19,7 +19,8 @@ from seedgrpo import _compat
 
 REPO = Path(__file__).resolve().parents[2]
 PRIVATE_NAMES = ("_local_tuner", "_internal_kv_get", "_zero3_consolidated_16bit_state_dict",
-                 "build_shm_op")
+                 "build_shm_op", "outputs_queue", "utility_results", "engine_manager",
+                 "EngineDeadError")
 
 
 def test_only_compat_uses_the_private_library_names() -> None:

@@ -114,7 +114,7 @@ def test_readme_names_every_console_script() -> None:
 
 
 def test_readme_shows_the_mlflow_comparison() -> None:
-    """The screenshot and the two links a sweep prints stay on the front page (issue 17)."""
+    """The screenshot and the two links a sweep prints stay on the front page."""
     readme = README.read_text()
     section = readme.split("## Comparing trials in MLflow", 1)[1].split("\n## ", 1)[0]
     assert "](docs/images/mlflow_compare.png)" in section

@@ -18,7 +18,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["RENAMED_KEYS", "both_given_message", "rename_keys", "renamed_path"]
+__all__ = ["RENAMED_KEYS", "both_given_message", "rename_keys", "renamed_path",
+           "with_old_spellings"]
 
 logger = logging.getLogger(__name__)
 
@@ -139,4 +140,26 @@ def rename_keys(data: Mapping[str, Any]) -> dict[str, Any]:
     space = out.get(_SPACE)
     if isinstance(space, Mapping):
         out[_SPACE] = _renamed_space(dict(space))
+    return out
+
+
+def with_old_spellings(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A resolved config mapping written back with the old key spellings, search-space paths
+    included: how a sweep recorded before a rename saw the same config. Only to compare with
+    a fingerprint taken then (``sweep.layout.fingerprint_matches``); no warning.
+
+    >>> with_old_spellings({"algorithm": {"focal_gamma": 2.0}, "resources": {},
+    ...                     "search_space": {"algorithm.focal_gamma": [1, 2]}})
+    {'algorithm': {'gamma': 2.0}, 'resources': {}, 'search_space': {'algorithm.gamma': [1, 2]}}
+    """
+    out = dict(data)
+    for old, new in RENAMED_KEYS.items():
+        old_parts, new_parts = old.split("."), new.split(".")
+        found, value = _lookup(out, new_parts)
+        if found and _room_for(out, old_parts):
+            out = _moved(out, new_parts, old_parts, value)
+    space = out.get(_SPACE)
+    if isinstance(space, Mapping):
+        back = {new: old for old, new in RENAMED_KEYS.items()}
+        out[_SPACE] = {back.get(str(k), k): v for k, v in space.items()}
     return out

@@ -3,7 +3,7 @@
 Only ``yaml.safe_load`` semantics: no tags, no Python objects, nothing in a config is ever
 executed. Syntax errors become ``ConfigIssue``s with the line and column.
 
-A config file is input from anyone, so reading it is bounded (issue 15, finding 2): a file is
+A config file is input from anyone, so reading it is bounded (docs/SECURITY.md): a file is
 at most ``MAX_FILE_BYTES``; only regular files are opened (a FIFO would block forever); and the
 document, with every alias expanded, holds at most ``MAX_VALUES`` values. Anchors and aliases
 stay usable for what they are for (sharing a section), but a "billion laughs" file of nested

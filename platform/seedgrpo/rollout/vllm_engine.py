@@ -138,18 +138,15 @@ class VLLMEngine:
         self._watch_engine_core()
 
     # -- the engine-core process -----------------------------------------------------------
-    def _client(self) -> Any:
-        return getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
-
     def _watch_engine_core(self) -> None:
         """A daemon thread that waits on the engine-core processes' sentinels and, should one
         end while the engine is open, fails whatever waits on it (``_engine_died``). Nothing to
         watch when vLLM runs its engine in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``)
         or its client is not the one this was written for."""
-        client = self._client()
-        manager = getattr(getattr(client, "resources", None), "engine_manager", None)
-        processes = list(getattr(manager, "processes", None) or [])
-        if not processes or not hasattr(client, "outputs_queue"):
+        from seedgrpo._compat import vllm_engine_core_processes
+
+        processes = vllm_engine_core_processes(self.llm)
+        if not processes:
             logger.debug("vLLM's engine core is not a process of this one: not watched")
             return
         engine = weakref.ref(self)  # the thread must not keep the engine alive
@@ -176,22 +173,18 @@ class VLLMEngine:
     def _engine_died(self, what: str) -> None:
         """Wake the waiters vLLM leaves waiting: a generation reads the client's output queue,
         a weight load or cache reset waits on a future; both would wait forever."""
-        from vllm.v1.engine.exceptions import EngineDeadError
+        from seedgrpo._compat import fail_vllm_waiters
 
         self._died = (f"vLLM's engine-core process {what}; this rollout engine cannot continue "
                       f"(the trial fails and is retried with a new one)")
         logger.error("%s", self._died)
-        client = self._client()
-        client.outputs_queue.put_nowait(EngineDeadError())
-        for future in list(getattr(client, "utility_results", {}).values()):
-            with suppress(Exception):  # answered or failed meanwhile
-                future.set_exception(EngineDied(self._died))
+        fail_vllm_waiters(self.llm, EngineDied(self._died))
 
     @contextmanager
     def _engine_call(self) -> Iterator[None]:
         """Any call into vLLM: once its engine core has died, raise ``EngineDied`` (one line,
         naming the process and how it ended) instead of vLLM's generic error."""
-        from vllm.v1.engine.exceptions import EngineDeadError
+        from seedgrpo._compat import vllm_engine_dead_error
 
         if self._died:
             raise EngineDied(self._died)
@@ -200,7 +193,7 @@ class VLLMEngine:
         except EngineDied:
             raise
         except Exception as err:
-            if self._died or isinstance(err, EngineDeadError):
+            if self._died or isinstance(err, vllm_engine_dead_error()):
                 raise EngineDied(self._died or "vLLM's engine core failed (its log says why); "
                                  "this rollout engine cannot continue") from err
             raise
@@ -292,6 +285,6 @@ class VLLMEngine:
         RAM), and vLLM then logs its shutdown into closed streams. Idempotent: vLLM's client
         detaches its finalizer on the first call."""
         self._closing.set()  # its processes ending now is no failure
-        client = self._client()
-        if client is not None:
-            client.shutdown()
+        from seedgrpo._compat import shutdown_vllm_engine_core
+
+        shutdown_vllm_engine_core(self.llm)

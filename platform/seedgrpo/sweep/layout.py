@@ -102,9 +102,15 @@ def config_fingerprint(config: dict[str, Any]) -> str:
 
 
 def fingerprint_matches(recorded: str, config: dict[str, Any]) -> bool:
-    """Whether ``config`` is the config of a sweep recorded with ``recorded``; a sweep started
-    before locations were left out (its fingerprint hashed the whole config) still matches."""
-    return recorded in (config_fingerprint(config), _hash(config))
+    """Whether ``config`` is the config of a sweep recorded with ``recorded``. Older sweeps
+    still match: one started before locations were left out (its fingerprint hashed the whole
+    config), and one started before a config key was renamed (it hashed the old spelling:
+    ``config.renamed_keys.with_old_spellings``)."""
+    from seedgrpo.config.renamed_keys import with_old_spellings
+
+    old = with_old_spellings(config)
+    return recorded in (config_fingerprint(config), _hash(config), config_fingerprint(old),
+                        _hash(old))
 
 
 @dataclass

@@ -475,8 +475,11 @@ def _run_on_ray(loaded: LoadedExperiment, space: SweepSpace, trials: Sequence[Pl
         record.parent_run_id = parent.run_id
     record.status = "RUNNING"
     sweep.write(record)
+    # the driver's answers hold for trials on its own machine; where a trial may run on
+    # another (multi-node or autoscaling), it checks there: another may lack vLLM or an encoder
+    trusted = engines if cluster is None or not cluster.multi_node else {}
     context = SweepContext(space, str(sweep.root), record.mlflow_uri, record.experiment_name,
-                           record.parent_run_id, engines)
+                           record.parent_run_id, trusted)
 
     def on_end(trial: Any, status: str) -> None:
         if record.mlflow_uri is None:

@@ -87,8 +87,9 @@ class SweepTrainable(tune.Trainable):
         self.steps: TrainingSteps | None = None
         if self.done is not None:  # finished before the sweep was interrupted: not retrained
             return
-        # the driver checked every trial of a grid before Ray started (``check_before_ray``);
-        # an adaptive search's trials are sampled later, so each is checked where it runs
+        # the driver checked every trial of a grid before Ray started (``check_before_ray``)
+        # and passes its answers when the trials run on its node; an adaptive search's trials
+        # are sampled later, and a multi-node cluster's run elsewhere: each is checked here
         checked = not context.space.adaptive and cfg.rollout.engine in context.engines
         engine = context.engines[cfg.rollout.engine] if checked else checked_engine(cfg)
         open_child = ((lambda: ChildRun.open(trial_dir, context, trial)) if context.mlflow_uri

@@ -8,6 +8,7 @@ stores), so ``eval/aime24/pass_at_1`` is stored exactly as the code names it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import time
@@ -17,7 +18,9 @@ from typing import Any
 
 from seedgrpo.config.applicability import mark_not_applicable
 from seedgrpo.fileio import atomic_write_json, read_json
-from seedgrpo.redact import has_secret, redact_config
+from seedgrpo.redact import has_secret, redact_config, redact_uri
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["MlflowRun", "RUN_FILE", "ResumableRun", "absolute_tracking_uri", "experiment_id",
            "flatten_config", "kept_run_id", "log_table", "metric_name", "tracking_client"]
@@ -173,18 +176,26 @@ def kept_run_id(directory: Path) -> str | None:
 class ResumableRun:
     """The MLflow run of one training run, continued by every rerun in the same directory.
 
-    Its id and the last step it logged are kept in ``RUN_FILE`` in the training run's output
-    directory, next to its checkpoints: a retried sweep trial, a resumed sweep or a second
-    ``seedgrpo-train`` in the same directory continues the same run, and the steps MLflow
-    already has (redone after the last checkpoint) are not logged again, so each metric
-    history stays one value per step. Use ``open_in`` (a sweep's child run adds its tags, its
-    parent and a search for a run created before its id was written).
+    Its id, its store (redacted) and the last step it logged, with the metric names logged at
+    that step, are kept in ``RUN_FILE`` in the training run's output directory, next to its
+    checkpoints: a retried sweep trial, a resumed sweep or a second ``seedgrpo-train`` in the
+    same directory continues the same run, and what MLflow already has (steps redone after the
+    last checkpoint) is not logged again, so each metric history stays one value per step. A
+    metric new at the last step is still logged: a finished run evaluated again on other
+    benchmarks adds its results. When the kept run cannot be continued (the tracking URI
+    changed, or the run was deleted) a new run is opened, with a warning: the checkpoints stay
+    usable. Use ``open_in`` (a sweep's child run adds its tags, its parent and a search for a
+    run created before its id was written).
     """
 
-    def __init__(self, run: MlflowRun, directory: Path, logged_step: int) -> None:
+    def __init__(self, run: MlflowRun, directory: Path, logged_step: int, uri: str,
+                 logged_names: set[str] | None = None) -> None:
         self.run = run
         self.directory = directory
         self.logged_step = logged_step
+        self.uri = redact_uri(uri)
+        # names logged at logged_step; None: unknown (a file written before they were kept)
+        self.logged_names = logged_names
 
     @classmethod
     def open_in(cls, directory: Path, uri: str, experiment: str, *, run_name: str,
@@ -197,27 +208,60 @@ class ResumableRun:
         state = read_json(directory / RUN_FILE)
         if state is None and find_existing is not None and (existing := find_existing()):
             state = {"run_id": existing, "logged_step": -1}
-        if state is not None:
-            run = MlflowRun(uri, experiment, run_name=run_name, config={},
-                            run_id=state["run_id"])
-            kept = cls(run, directory, int(state.get("logged_step", -1)))
-        else:
+        kept = cls._continued(state, directory, uri, experiment, run_name) if state else None
+        if kept is None:
             run = MlflowRun(uri, experiment, run_name=run_name, config=config, tags=tags,
                             not_applicable=not_applicable)
-            kept = cls(run, directory, -1)
+            kept = cls(run, directory, -1, uri, set())
         kept._save()
         return kept
 
+    @classmethod
+    def _continued(cls, state: Mapping[str, Any], directory: Path, uri: str, experiment: str,
+                   run_name: str) -> ResumableRun | None:
+        """The kept run, or None (with a warning) when this store cannot continue it."""
+        from mlflow.exceptions import MlflowException
+
+        where = state.get("tracking_uri")
+        if where is not None and where != redact_uri(uri):
+            logger.warning("%s keeps MLflow run %s of %s; tracking now goes to %s: opening a "
+                           "new run there", directory / RUN_FILE, state["run_id"], where,
+                           redact_uri(uri))
+            return None
+        try:
+            run = MlflowRun(uri, experiment, run_name=run_name, config={},
+                            run_id=state["run_id"])
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            logger.warning("MLflow run %s (kept in %s) is not in %s any more: opening a new "
+                           "run", state["run_id"], directory / RUN_FILE, redact_uri(uri))
+            return None
+        names = state.get("logged_names")
+        return cls(run, directory, int(state.get("logged_step", -1)), uri,
+                   None if names is None else set(names))
+
     def _save(self) -> None:
-        atomic_write_json(self.directory / RUN_FILE,
-                          {"run_id": self.run.run_id, "logged_step": self.logged_step})
+        atomic_write_json(self.directory / RUN_FILE, {
+            "run_id": self.run.run_id, "tracking_uri": self.uri,
+            "logged_step": self.logged_step,
+            "logged_names": None if self.logged_names is None else sorted(self.logged_names)})
 
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
-        """Log ``metrics`` at ``step`` unless MLflow has that step already (a redone step)."""
-        if step <= self.logged_step:
+        """Log ``metrics`` at ``step``, leaving out what MLflow has already: every earlier
+        step, and the names logged at the last step (a redone step)."""
+        if step < self.logged_step:
             return
+        if step == self.logged_step:
+            if self.logged_names is None:
+                return
+            metrics = {k: v for k, v in metrics.items() if k not in self.logged_names}
+            if not metrics:
+                return
+            self.logged_names |= set(metrics)
+        else:
+            self.logged_step, self.logged_names = step, set(metrics)
         self.run.log_metrics(step, metrics)
-        self.logged_step = step
         self._save()
 
     def log_artifact(self, path: Path, where: str) -> None:

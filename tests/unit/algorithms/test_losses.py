@@ -111,7 +111,7 @@ def test_policy_loss_rejects_bad_input(kwargs: dict, message: str) -> None:
                     args.pop("response_mask"), **args)
 
 
-# -- padding can never poison the loss (review findings) ------------------------------------
+# -- padding can never poison the loss --------------------------------------------------------
 @pytest.mark.parametrize("aggregation", ["token_mean", "seq_mean_token_mean", "dr_grpo"])
 def test_all_padding_micro_batch_gives_zero(aggregation: str) -> None:
     lp = torch.zeros(2, 3, requires_grad=True)

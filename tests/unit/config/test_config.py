@@ -351,7 +351,7 @@ def test_bundles_follow_the_trial_config() -> None:
     assert describe_resources(cfg) == "CPU 5.5, GPU 4, gpu_node 0.04"
 
 
-# -- hostile and malformed files (review findings) -------------------------------------------
+# -- hostile and malformed files: each refused in one readable line ----------------------------
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

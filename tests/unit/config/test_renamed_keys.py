@@ -4,6 +4,7 @@ the new spelling as a one-line error."""
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from collections.abc import Iterator
@@ -167,3 +168,21 @@ def test_the_reference_lists_only_the_new_spellings() -> None:
     assert "| `algorithm.focal_gamma` |" in reference
     assert "| `resources.call_timeout_s` |" in reference
     assert "| `algorithm.gamma` |" not in reference and "| `learner.timeout_s` |" not in reference
+
+
+def test_a_sweep_recorded_before_the_rename_still_resumes(tmp_path: Path) -> None:
+    """sweep.json of an older sweep holds the fingerprint of the old spellings; the same
+    experiment, loaded today, must still be recognised as that sweep (and another is not)."""
+    from seedgrpo.sweep.layout import config_fingerprint, fingerprint_matches
+
+    path = tmp_path / "exp.yaml"
+    path.write_text(NEW + "search_space:\n  algorithm.focal_gamma: {grid: [1.0, 2.0]}\n")
+    today = load_experiment(path).config.model_dump(mode="json")
+    then = json.loads(json.dumps(today))  # what the older version dumped for the same file
+    then["algorithm"]["gamma"] = then["algorithm"].pop("focal_gamma")
+    then["learner"]["timeout_s"] = then["resources"].pop("call_timeout_s")
+    then["search_space"] = {"algorithm.gamma": then["search_space"].pop("algorithm.focal_gamma")}
+    assert config_fingerprint(then) != config_fingerprint(today)
+    assert fingerprint_matches(config_fingerprint(then), today)
+    then["algorithm"]["alpha"] = 0.123
+    assert not fingerprint_matches(config_fingerprint(then), today)

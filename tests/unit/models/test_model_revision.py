@@ -1,4 +1,4 @@
-"""``model.revision`` pins what a hub id downloads (issue 15, finding 9).
+"""``model.revision`` pins what a hub id downloads.
 
 Offline, against a real huggingface_hub cache laid out as the hub writes it: two snapshots of
 one repo, ``main`` pointing at the first. The revision must choose the snapshot; unset, the

@@ -55,7 +55,7 @@ TRIALS = [  # name, modulation, alpha, seed, amc23 correct of 4, aime24 correct 
 
 
 def _group_rows(new: bool) -> list[dict[str, Any]]:
-    """New rows (issue 16: ``uncertainty`` beside ``se``, ``grad_variance`` on diagnostic
+    """Rows with ``uncertainty`` beside ``se``, ``grad_variance`` on diagnostic
     steps) and old ones (``se`` only): the report reads both."""
     if not new:
         return [{"step": 1, "se": 0.5, "factor": 0.8, "rewards": [1.0, 0.0]}]
