@@ -84,7 +84,8 @@ FORBIDDEN = ("ray", "torch.distributed", "vllm", "deepspeed", "mlflow")
 
 
 @pytest.mark.parametrize("module", ["seedgrpo.algorithms", "seedgrpo.config", "seedgrpo.rewards",
-                                    "seedgrpo.cli.sweep"])
+                                    "seedgrpo.cli.sweep", "seedgrpo.fileio", "seedgrpo._compat",
+                                    "seedgrpo.redact"])
 def test_pure_layers_import_nothing_heavy(module: str) -> None:
     """A fresh interpreter imports the module; none of the runtime stacks may come along."""
     code = (

@@ -166,7 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             for step, metrics in steps:
                 report(step, metrics)
-        except BaseException:  # a failed step has ended the run already; a Ctrl-C has not
+        except KeyboardInterrupt:  # as a sweep marks an interrupted trial
+            steps.abandon("KILLED")
+            raise
+        except BaseException:  # a failed step has ended the run already
             steps.abandon("FAILED")
             raise
         steps.shutdown()

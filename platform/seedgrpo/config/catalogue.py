@@ -10,10 +10,13 @@ copies their names.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["BENCHMARK_SPECS", "BUNDLED_MODELS", "GRADING_RULES", "HELDOUT", "TINY_MODELS",
-           "BenchmarkSpec", "GradingRule", "known_benchmarks"]
+           "BenchmarkSpec", "GradingRule", "PromptTemplate", "known_benchmarks"]
+
+# how a problem becomes a prompt; each is rendered by seedgrpo.data.templates.render_prompt
+PromptTemplate = Literal["qwen_math", "r1", "plain"]
 
 HELDOUT = "heldout"  # the held-out training prompts: a benchmark that needs no files
 

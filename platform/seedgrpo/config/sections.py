@@ -29,6 +29,7 @@ from seedgrpo.config.catalogue import (
     GRADING_RULES,
     HELDOUT,
     TINY_MODELS,
+    PromptTemplate,
     known_benchmarks,
 )
 from seedgrpo.config.errors import short_repr, suggest
@@ -186,7 +187,7 @@ class DataConfig(Section):
     split: str = Field("train", description="Dataset split (source `hf`).")
     problem_field: str = Field("problem", description="Field holding the problem text.")
     answer_field: str = Field("answer", description="Field holding the gold final answer.")
-    template: Literal["qwen_math", "r1", "plain"] = Field(
+    template: PromptTemplate = Field(
         "qwen_math",
         description="Prompt template. `qwen_math`: the paper's 'Please reason step by step, and "
         "put your final answer within \\boxed{}.' in the model's chat template; `r1`: "
@@ -571,7 +572,7 @@ class EvalConfig(Section):
     )
     temperature: float = Field(0.0, ge=0.0, description="Sampling temperature when samples > 1.")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling when samples > 1.")
-    template: Literal["qwen_math", "r1", "plain"] | None = Field(
+    template: PromptTemplate | None = Field(
         None, description="Prompt template for the benchmarks (zero-shot); unset = "
         "data.template. `heldout` always uses the training prompts."
     )

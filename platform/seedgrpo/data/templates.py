@@ -15,9 +15,11 @@ shows them the format.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 from typing import Any
 
+from seedgrpo.config.catalogue import PromptTemplate
 from seedgrpo.data.problems import Problem
 
 __all__ = ["QWEN_MATH_INSTRUCTION", "render_prompt"]
@@ -60,4 +62,5 @@ def render_prompt(problem: Problem, template: str, tokenizer: Any,
     if template == "plain":
         text = "".join(f"{s.problem}\n{s.solution}\n\n" for s in shots)
         return text + problem.problem + "\n"
-    raise ValueError(f"unknown template '{template}'; known: qwen_math, r1, plain")
+    raise ValueError(f"unknown template '{template}'; known: "
+                     f"{', '.join(typing.get_args(PromptTemplate))}")

@@ -44,6 +44,8 @@ def answer_clusters(grader: Grader, answers: Sequence[str | None]) -> list[int |
     each cluster's first answer, numbered by first appearance) with the grader's rule as its
     equivalence test, the rule it applies to gold answers, so "4.4e7" and "4.4\\times10^{7}"
     vote together. No time budget: each check is already bounded by the grader's verifier.
+    Answers equal once whitespace is removed join without a check (as in training), which the
+    grading rules also treat as equal.
 
     >>> answer_clusters(Grader("integer"), ["025", None, "7", "25.0"])
     [0, None, 1, 0]

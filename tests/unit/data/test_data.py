@@ -165,6 +165,19 @@ def test_templates(tiny_tokenizer) -> None:
         render_prompt(problem, "plain", tiny_tokenizer, [problem])
 
 
+def test_every_template_the_config_accepts_renders(tiny_tokenizer) -> None:
+    """The config's list (config/catalogue.py) and the renderer cannot drift apart."""
+    import typing
+
+    from seedgrpo.config.catalogue import PromptTemplate
+
+    problem = Problem("p", "Compute 2 + 3.", GoldAnswer("5"))
+    for template in typing.get_args(PromptTemplate):
+        assert "Compute 2 + 3." in render_prompt(problem, template, tiny_tokenizer)
+    with pytest.raises(ValueError, match="known: qwen_math, r1, plain"):
+        render_prompt(problem, "chatml", tiny_tokenizer)
+
+
 def test_sampler_covers_each_epoch_and_resumes_exactly() -> None:
     sampler = PromptSampler(7, seed=5)
     first = [sampler.next_indices(3) for _ in range(2)]  # 6 of epoch 0
