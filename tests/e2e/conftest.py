@@ -7,6 +7,7 @@ random model. A trial takes about 20 s, so the four-trial grid takes about 2 min
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,7 +40,10 @@ def script(name: str) -> str:
 def write_experiment(directory: Path, name: str, cache: Path, rest: str, *, steps: int = 2
                      ) -> Path:
     path = directory / f"{name}.yaml"
-    path.write_text(TINY_SWEEP.format(cache=cache, steps=steps) + rest)
+    base = TINY_SWEEP.format(cache=cache, steps=steps)
+    if re.search(r"^resources:", rest, re.MULTILINE):  # the test's own section (and timeout)
+        base = base.replace("resources: {call_timeout_s: 300}\n", "")
+    path.write_text(base + rest)
     return path
 
 

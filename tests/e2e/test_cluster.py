@@ -141,6 +141,7 @@ def test_sweep_tracks_to_an_mlflow_server_on_postgres(tmp_path: Path, model_cach
 
 FAKE_GPU_SWEEP = """
 resources:
+  call_timeout_s: 300
   driver: {cpus: 0.25}
   scorer: {cpus: 0.25}
   rollout_worker: {cpus: 0.5, custom: {fake_gpu: 0.5}}
