@@ -167,8 +167,11 @@ class ScorerActor:
         scored = score_batch(groups, golds, self.algo, verifier=self.verifier,
                              embeddings=per_group)
         scored.metrics["time/score_s"] = time.monotonic() - start
-        scored.metrics.update({f"reward/verify_{k}_total": float(v)  # every counter: see
-                               for k, v in self.verifier_counters().items()})  # VerifierCounters
+        # the outcomes a reward depends on; the verifier's cost counters (checks, parses, cache
+        # hits, worker starts) depend on what a warm scorer did before, so they stay out
+        scored.metrics.update({f"reward/verify_{k}_total": float(v)
+                               for k, v in self.verifier_counters().items()
+                               if k in ("errors", "timeouts", "refused")})
         return scored
 
     def _group_embeddings(self, groups: list[list[Completion]], rows: list[Any] | None, *,
