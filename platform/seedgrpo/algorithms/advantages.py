@@ -155,8 +155,7 @@ def seed_grpo_advantages(
     check_same_length(len(r), len(cluster_ids), a="rewards", b="cluster_ids")
     settings = AdvantageSettings("semantic_entropy", fn, _check_alpha(alpha), gamma, baseline,
                                  estimator)
-    ctx = GroupContext(r, [None] * len(r), list(cluster_ids), logprobs,  # type: ignore[arg-type]
-                       None, settings)
+    ctx = GroupContext(r, [None] * len(r), list(cluster_ids), logprobs, None, settings)
     return uncertainty_advantages(ctx)
 
 

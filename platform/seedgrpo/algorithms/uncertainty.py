@@ -56,7 +56,7 @@ class GroupContext:
     rewards: Sequence[float]
     answers: Sequence[str | None]
     cluster_ids: Sequence[int]
-    logprobs: Sequence[float]
+    logprobs: Sequence[float] | None  # None: the library's callers with no log-probs
     embeddings: Sequence[Sequence[float]] | Any | None
     algo: Any
 
