@@ -1,7 +1,7 @@
 # seedgrpo developer entry points. Every target creates or refreshes .venv first, idempotently:
 # the install runs again only when pyproject.toml or this Makefile changed.
 #
-#   make demo        set up, then run the main job: the default sweep (about 19 minutes on 2 CPU cores)
+#   make demo        set up, then run the main job: the default sweep (about 10 minutes on 2 CPU cores)
 #   make test        set up, then run the whole test suite (what CI runs)
 #   make test-fast   the fast tier only (no end-to-end tests), under 3 minutes
 #

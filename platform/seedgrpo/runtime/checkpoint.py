@@ -30,7 +30,8 @@ from seedgrpo.models.checkpoint_files import (
     trainer_state_path,
 )
 
-__all__ = ["write_trainer_state", "write_experiment", "prune_checkpoints"]
+__all__ = ["write_trainer_state", "write_experiment", "prune_checkpoints",
+           "checkpoint_space_warning", "next_checkpoint_space_warning"]
 
 
 def _tag_files(tag_dir: Path) -> dict[str, int]:
@@ -82,3 +83,33 @@ def prune_checkpoints(root: Path, keep: int) -> list[int]:
     if doomed:
         fsync_dir(root)
     return sorted(doomed)
+
+
+def checkpoint_space_warning(size: int, free: int, where: Path | str, keep: int) -> str | None:
+    """What to tell the user when a disk with ``free`` bytes cannot take one more checkpoint of
+    ``size`` bytes (the next save writes a whole new one before the oldest is pruned); None when
+    it can.
+
+    Why warn now: a full disk otherwise shows up minutes or hours later, as an ``OSError`` from
+    ``torch.save`` deep inside a learner rank, and the trial then fails at its next checkpoint.
+
+    >>> checkpoint_space_warning(2 * 10**9, 5 * 10**9, "/runs/t/checkpoints", 2) is None
+    True
+    >>> warning = checkpoint_space_warning(2_100_000_000, 900_000_000, "/runs/t", 2)
+    >>> warning[:warning.index(";")]
+    'the next checkpoint will not fit: this one takes 2.1 GB and 0.9 GB is free in /runs/t'
+    """
+    if free >= size:
+        return None
+    return (f"the next checkpoint will not fit: this one takes {size / 1e9:.1f} GB and "
+            f"{free / 1e9:.1f} GB is free in {where}; free some disk space, or keep fewer "
+            f"checkpoints (train.keep_checkpoints, now {keep}) or save them less often "
+            "(train.checkpoint_every)")
+
+
+def next_checkpoint_space_warning(root: Path, step: int, keep: int) -> str | None:
+    """``checkpoint_space_warning`` for the checkpoint just saved at ``step`` under ``root``,
+    measured on this machine (0 bytes where the ranks wrote to another node's disk)."""
+    tag_dir = root / checkpoint_tag(step)
+    size = sum(_tag_files(tag_dir).values()) if tag_dir.is_dir() else 0
+    return checkpoint_space_warning(size, shutil.disk_usage(root).free, root, keep)

@@ -54,6 +54,7 @@ from seedgrpo.runtime.batches import (
     write_pending,
 )
 from seedgrpo.runtime.checkpoint import (
+    next_checkpoint_space_warning,
     prune_checkpoints,
     write_experiment,
     write_trainer_state,
@@ -327,6 +328,10 @@ class TrainingLoop:
                           prompts=nxt.prompts, groups=groups, meta=meta, scored=scored)
         write_trainer_state(self.checkpoint_dir, TrainerState(step, self.sampler.state_dict()))
         prune_checkpoints(self.checkpoint_dir, self.cfg.train.keep_checkpoints)
+        space = next_checkpoint_space_warning(self.checkpoint_dir, step,
+                                              self.cfg.train.keep_checkpoints)
+        if space is not None:
+            logger.warning("step %d: %s", step, space)
         if self.groups_path.exists():
             self.log_artifact(self.groups_path, "train")
 

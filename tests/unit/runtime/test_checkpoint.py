@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,12 @@ from seedgrpo.models.checkpoint_files import (
     read_latest,
 )
 from seedgrpo.runtime.batches import pending_path
-from seedgrpo.runtime.checkpoint import prune_checkpoints, write_trainer_state
+from seedgrpo.runtime.checkpoint import (
+    checkpoint_space_warning,
+    next_checkpoint_space_warning,
+    prune_checkpoints,
+    write_trainer_state,
+)
 
 # what DeepSpeed writes per tag for two ranks at ZeRO-2
 RANK_FILES = ("mp_rank_00_model_states.pt", "zero_pp_rank_0_mp_rank_00_optim_states.pt",
@@ -251,3 +257,47 @@ def test_latest_that_is_a_directory_falls_back(tmp_path: Path) -> None:
     (tmp_path / "latest").unlink(missing_ok=True)
     (tmp_path / "latest").mkdir()
     assert read_latest(tmp_path)[0] == "step_000001"
+
+
+@pytest.fixture()
+def small_disk(tmp_path: Path):
+    """A real 1 MiB filesystem (tmpfs), so 'the disk is full' is the kernel's answer, not a
+    mock's. Mounting needs root, as CI has; elsewhere the test is skipped and says why."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a 1 MiB tmpfs here (needs root): {done.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def _save_sized(root: Path, step: int, size: int) -> None:
+    tag_dir = root / checkpoint_tag(step)
+    tag_dir.mkdir(parents=True)
+    (tag_dir / RANK_FILES[0]).write_bytes(b"w" * size)
+    write_trainer_state(root, TrainerState(step, {"cursor": step}))
+
+
+def test_a_checkpoint_that_leaves_too_little_room_for_the_next_is_named(small_disk: Path
+                                                                        ) -> None:
+    root = small_disk / "checkpoints"
+    _save_sized(root, 2, 300 * 1024)  # 300 KiB of 1 MiB: the next one fits
+    assert next_checkpoint_space_warning(root, 2, keep=2) is None
+    _save_sized(root, 4, 400 * 1024)  # 700 KiB used: 400 more will not fit
+    warning = next_checkpoint_space_warning(root, 4, keep=2)
+    assert warning is not None
+    assert warning.startswith("the next checkpoint will not fit: this one takes 0.0 GB")
+    assert str(root) in warning and "train.keep_checkpoints, now 2" in warning
+    with pytest.raises(OSError, match="No space left"):  # and the kernel agrees
+        _save_sized(root, 6, 400 * 1024)
+
+
+def test_the_space_warning_measures_the_ranks_files_only(tmp_path: Path) -> None:
+    """The checkpoint's size is its ranks' files; a checkpoint written on another node's disk
+    (no tag directory here) measures 0 and never warns."""
+    _save_sized(tmp_path, 2, 1000)
+    assert checkpoint_space_warning(1000, 999, tmp_path, 1) is not None
+    assert next_checkpoint_space_warning(tmp_path, 2, keep=1) is None  # this disk has room
+    assert next_checkpoint_space_warning(tmp_path, 8, keep=1) is None  # saved elsewhere
