@@ -20,6 +20,7 @@ reused: ``tune.reuse_actors``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -34,6 +35,8 @@ if TYPE_CHECKING:  # Ray, torch and the engines load when a run starts, not on i
 __all__ = ["RESULT_FILE", "RunTracker", "TrainingSteps", "read_result", "run_training"]
 
 RESULT_FILE = "result.json"
+
+logger = logging.getLogger(__name__)
 
 
 class RunTracker(Protocol):
@@ -107,10 +110,22 @@ class TrainingSteps(Iterator[tuple[int, dict[str, float]]]):
                 self._end(status)
 
     def _end(self, status: str) -> None:
+        """Finish the tracker with ``status``, once. A run that failed or was abandoned is
+        already raising its own error: a tracker that cannot be closed then (its server gone,
+        its run deleted) is a warning, so that error, not the tracker's, is what the user sees.
+        A finished run whose tracker cannot record it raises: its result would be lost."""
         if self.ended is None:
             self.ended = status
-            if self.tracker is not None:
+            if self.tracker is None:
+                return
+            if status == "FINISHED":
                 self.tracker.finish(status)
+                return
+            try:
+                self.tracker.finish(status)
+            except Exception as err:  # noqa: BLE001 - any tracker failure; the run's error follows
+                logger.warning("could not mark the run's MLflow run %s: %s: %s", status,
+                               type(err).__name__, err)
 
     def finish(self) -> None:
         """Run what is left after the last step (the weight loads in flight settle, the result
