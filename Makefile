@@ -68,7 +68,7 @@ demo: setup
 	$(VENV)/bin/seedgrpo-sweep experiments/alpha_grid.yaml
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=30
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
