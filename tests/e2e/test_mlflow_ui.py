@@ -1,10 +1,12 @@
 """The MLflow UI as a user reaches it from a sweep: the links the sweep prints, served by
-``seedgrpo-report SWEEP_DIR --ui`` (a real ``mlflow ui`` on 127.0.0.1), opened in Debian's
-headless Chromium driven by Selenium (the Makefile installs both packages; no browser build is
-downloaded). No column is chosen and no row expanded: what the link opens is what is checked.
+``seedgrpo-report SWEEP_DIR --ui`` or ``seedgrpo-sweep FILE --ui`` (a real ``mlflow ui`` on
+127.0.0.1), opened in Debian's headless Chromium driven by Selenium (the Makefile installs both
+packages; no browser build is downloaded). No column is chosen and no row expanded: what the
+link opens is what is checked.
 
-Slow: it reads the session's finished grid sweep. ``SEEDGRPO_SCREENSHOT_DIR=docs/images``
-keeps the compare page's screenshot for the README (``mlflow_compare.png``).
+Slow: it reads the session's finished grid sweep, and runs a one-trial sweep with ``--ui``.
+``SEEDGRPO_SCREENSHOT_DIR=docs/images`` keeps the compare page's screenshot for the README
+(``mlflow_compare.png``).
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from .conftest import BIN, FinishedSweep, sweep_runs
+from .conftest import BIN, FinishedSweep, script, sweep_runs, write_experiment
 
 # whole sweeps: minutes each on 2 loaded cores, past the suite's 300 s default
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -52,38 +55,87 @@ def _printed_links(lines: list[str]) -> tuple[str, str]:
     return runs[-1], compare[-1]
 
 
+def _start_ui(command: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _served_links(proc: subprocess.Popen[str], timeout: float) -> tuple[list[str], ServedSweep]:
+    """Read a ``--ui`` command's output up to its last link: the lines, and where it serves
+    what. The command keeps serving (and its stdout keeps being read) until it is stopped."""
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x.rstrip("\n")) for x in proc.stdout]
+                     + [lines.put(None)], daemon=True).start()
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while not (seen and seen[-1].startswith("  compare: ")):
+        line = lines.get(timeout=max(1.0, deadline - time.monotonic()))
+        assert line is not None and time.monotonic() < deadline, (
+            "\n".join(seen) + (proc.stderr.read() if proc.poll() is not None else ""))
+        seen.append(line)
+    heading = next(x for x in seen if x.startswith("MLflow UI for "))
+    address = re.search(r" at (http://127\.0\.0\.1:\d+) \(Ctrl-C stops it\):$", heading)
+    assert address, heading
+    return seen, ServedSweep(address[1], *_printed_links(seen))
+
+
+def _ctrl_c(proc: subprocess.Popen[str]) -> None:
+    """Stop a ``--ui`` command as a user does: it must exit 0 without a traceback."""
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+
+
+def _health(address: str) -> bytes | None:
+    """The server's /health answer, or None when nothing answers there."""
+    try:
+        with urllib.request.urlopen(f"{address}/health", timeout=10) as response:
+            return response.read()
+    except OSError:
+        return None
+
+
 @pytest.fixture(scope="module")
 def served(grid_sweep: FinishedSweep, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[ServedSweep]:
     """``seedgrpo-report SWEEP_DIR --ui`` as the sweep's last lines say: the UI it starts and
     the links it prints; Ctrl-C at the end stops it (exit status 0)."""
     out_dir = tmp_path_factory.mktemp("report_ui")
-    proc = subprocess.Popen(
-        [str(BIN / "seedgrpo-report"), str(grid_sweep.sweep_dir), "--ui", "--no-log",
-         "--output", str(out_dir)], cwd=grid_sweep.workdir, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x.rstrip("\n")) for x in proc.stdout]
-                     + [lines.put(None)], daemon=True).start()
-    seen: list[str] = []
+    proc = _start_ui([str(BIN / "seedgrpo-report"), str(grid_sweep.sweep_dir), "--ui",
+                      "--no-log", "--output", str(out_dir)], grid_sweep.workdir)
     try:
-        deadline = time.monotonic() + 300
-        while not (seen and seen[-1].startswith("  compare: ")):
-            line = lines.get(timeout=max(1.0, deadline - time.monotonic()))
-            assert line is not None and time.monotonic() < deadline, (
-                "\n".join(seen) + (proc.stderr.read() if proc.poll() is not None else ""))
-            seen.append(line)
-        heading = next(x for x in seen if x.startswith("MLflow UI for "))
-        address = re.search(r" at (http://127\.0\.0\.1:\d+) \(Ctrl-C stops it\):$", heading)
-        assert address, heading
-        yield ServedSweep(address[1], *_printed_links(seen))
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0 and "Traceback" not in err, err
+        yield _served_links(proc, timeout=300)[1]
+        _ctrl_c(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_sweep_ui_serves_its_trials_once_the_sweep_ends_until_ctrl_c(
+        tmp_path: Path, model_cache: Path) -> None:
+    """``seedgrpo-sweep FILE --ui``: the sweep runs, then its store is served on 127.0.0.1 and
+    the links printed point there, at this sweep's trial; Ctrl-C stops the server."""
+    experiment = write_experiment(tmp_path, "tiny_ui", model_cache,
+                                  f"tune: {{metric: {METRIC}}}\n", steps=1)
+    proc = _start_ui([script("seedgrpo-sweep"), str(experiment), "--ui"], tmp_path)
+    try:
+        seen, served = _served_links(proc, timeout=600)
+        assert any(line.startswith("sweep finished: ") for line in seen), "\n".join(seen)
+        _, exp, parents, children = sweep_runs(f"sqlite:///{tmp_path / 'mlflow.db'}",
+                                               "tiny_ui")
+        assert len(parents) == 1 and len(children) == 1
+        assert served.compare == (
+            f"{served.address}/#/compare-runs?runs=%5B%22{children[0].info.run_id}%22%5D"
+            f"&experiments=%5B%22{exp.experiment_id}%22%5D")
+        assert served.runs.startswith(f"{served.address}/#/experiments/{exp.experiment_id}/runs?")
+        assert _health(served.address) == b"OK"
+        _ctrl_c(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert _health(served.address) is None  # the server went with the command
 
 
 @pytest.fixture(scope="module")
