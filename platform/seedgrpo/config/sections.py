@@ -410,7 +410,7 @@ class TrainConfig(Section):
     keep_checkpoints: int = Field(
         2, ge=1, description="Newest checkpoints kept; older ones are deleted. One checkpoint "
         "is about 4x the fp32 model (the weights, AdamW's master copy and two moments, the "
-        "last three shared out across ranks): 2.1 GB for the bundled 135M model.",
+        "last three shared out across ranks): 2.2 GB for the bundled 135M model.",
     )
     trust_checkpoint_owner: bool = Field(
         False, description="Resume from a checkpoint directory another user owns. Loading one "
