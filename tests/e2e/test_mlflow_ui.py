@@ -11,6 +11,7 @@ Slow: it reads the session's finished grid sweep, and runs a one-trial sweep wit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -173,6 +174,34 @@ def test_the_sweep_and_its_report_print_the_links_that_are_served(
     assert f"]({compare})" in report and f"]({runs})" in report
 
 
+def _eventually(driver, check, what: str, timeout: float = 30.0):
+    """``check(driver)``'s first truthy value within ``timeout``. MLflow's pages are React: a
+    page draws, then redraws as its data arrives, so an element found a moment ago can be gone
+    (stale) and a view can pass through another state (a flat list before the nesting) before
+    it settles. What is checked is the state it settles in."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.implicitly_wait(0)
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.5, ignored_exceptions=(
+            NoSuchElementException, StaleElementReferenceException)).until(check, message=what)
+    finally:
+        driver.implicitly_wait(30)
+
+
+def _shown(xpath: str):
+    from selenium.webdriver.common.by import By
+
+    return lambda driver: driver.find_element(By.XPATH, xpath).is_displayed()
+
+
+def _gone(xpath: str):
+    from selenium.webdriver.common.by import By
+
+    return lambda driver: not driver.find_elements(By.XPATH, xpath)
+
+
 def _absent(driver, xpath: str) -> bool:
     """No element at ``xpath`` (asked once the page has drawn what it shows, without waiting
     out the implicit wait)."""
@@ -187,22 +216,28 @@ def _absent(driver, xpath: str) -> bool:
 
 def _close_assistant(driver) -> None:
     """Close MLflow's assistant side panel where it is open (it stays closed after)."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
     driver.implicitly_wait(0)
     try:
         for close in driver.find_elements(By.CSS_SELECTOR, "button[aria-label=Close]"):
-            close.click()
+            with contextlib.suppress(StaleElementReferenceException):  # redrawn: gone anyway
+                close.click()
     finally:
         driver.implicitly_wait(30)
 
 
 def _cells(driver, header: str) -> list[str]:
-    """The cells of the compare page's row headed ``header``, one per run, left to right."""
+    """The cells of the compare page's row headed ``header``, one per run, left to right (read
+    again when the page redraws the row while it is read)."""
     from selenium.webdriver.common.by import By
 
-    row = driver.find_element(By.XPATH, f"//tr[th[normalize-space(.)='{header}']]")
-    return [c.text.strip() for c in row.find_elements(By.XPATH, "./td")]
+    def read(d):
+        row = d.find_element(By.XPATH, f"//tr[th[normalize-space(.)='{header}']]")
+        return [c.text.strip() for c in row.find_elements(By.XPATH, "./td")]
+
+    return _eventually(driver, read, f"the compare page's row {header!r}")
 
 
 # The compare page's metrics are two virtualized grids of divs (keys, values), not a table: a
@@ -246,13 +281,17 @@ def test_the_compare_link_shows_the_trials_side_by_side(grid_sweep: FinishedSwee
     assert shown is not None, f"no {METRIC} row on the compare page"
     assert [float(v) for v in shown] == pytest.approx([metric[name] for name in TRIALS]), shown
     # the parallel-coordinates plot, drawn over the swept parameters
-    axes = {a.get_attribute("data-unformatted")
-            for a in browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot text.axis-title")}
-    assert set(SWEPT) <= axes, axes
+    def axes(driver) -> set[str]:
+        return {a.get_attribute("data-unformatted") for a in
+                driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot text.axis-title")}
+
+    _eventually(browser, lambda d: set(SWEPT) <= axes(d),
+                f"the parallel-coordinates plot has axes {SWEPT}")
     _close_assistant(browser)  # the side panel: the picture is the comparison's
-    title = browser.find_element(By.XPATH, "//*[starts-with(normalize-space(text()), "
-                                           "'Comparing ')]")
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", title)  # the top
+    title = "//*[starts-with(normalize-space(text()), 'Comparing ')]"
+    _eventually(browser, lambda d: d.execute_script(  # the top of the page
+        "arguments[0].scrollIntoView({block: 'center'}); return true;",
+        d.find_element(By.XPATH, title)), "the compare page's title")
     time.sleep(2)  # the plot redraws to the width the panel left
     shot = grid_sweep.workdir / SCREENSHOT
     browser.save_screenshot(str(shot))
@@ -266,17 +305,15 @@ def test_the_runs_link_lists_the_trials_and_the_experiment_nests_them(
         grid_sweep: FinishedSweep, served: ServedSweep, browser) -> None:
     """The printed runs link opens the model-training view with the trials as rows; the
     experiment's unfiltered table keeps them nested under the sweep's one row."""
-    from selenium.webdriver.common.by import By
 
     browser.get(served.runs)
     _close_assistant(browser)
     for name in TRIALS:
-        assert browser.find_element(By.XPATH, f"//*[text()='{name}']").is_displayed(), name
+        _eventually(browser, _shown(f"//*[text()='{name}']"), f"trial {name} shown")
     assert _absent(browser, "//*[starts-with(text(), 'sweep-')]")  # the trials only
     experiments = served.runs.split("#/experiments/", 1)[1].split("/", 1)[0]
     # an empty searchFilter: the UI would otherwise restore the last one, the link's
     browser.get(f"{served.address}/#/experiments/{experiments}/runs"
                 "?workflowType=machine_learning&searchFilter=")
-    parent = browser.find_element(By.XPATH, "//*[starts-with(text(), 'sweep-')]")
-    assert parent.is_displayed()
-    assert _absent(browser, "//*[text()='linear-a0.5']")  # nested
+    _eventually(browser, _shown("//*[starts-with(text(), 'sweep-')]"), "the sweep's row shown")
+    _eventually(browser, _gone("//*[text()='linear-a0.5']"), "the trials nested under it")
