@@ -40,9 +40,10 @@ def _tag_files(tag_dir: Path) -> dict[str, int]:
             if p.is_file() and p.relative_to(tag_dir).parts[0] != EXPORT_DIR}
 
 
-def write_trainer_state(root: Path, state: TrainerState) -> None:
+def write_trainer_state(root: Path, state: TrainerState) -> TrainerState:
     """Make the ranks' files durable, record them in the trainer state, write that, then point
-    ``latest`` at this step: each write atomic and fsynced, in that order."""
+    ``latest`` at this step: each write atomic and fsynced, in that order. Returns the state as
+    recorded (with the ranks' files and their sizes)."""
     root.mkdir(parents=True, exist_ok=True)
     tag = checkpoint_tag(state.step)
     tag_dir = root / tag
@@ -54,6 +55,7 @@ def write_trainer_state(root: Path, state: TrainerState) -> None:
     recorded = TrainerState(state.step, state.sampler, files)
     atomic_write_json(trainer_state_path(root, state.step), asdict(recorded), indent=None)
     atomic_write_text(root / LATEST_FILE, tag)
+    return recorded
 
 
 def write_experiment(root: Path, config: dict[str, Any]) -> None:
@@ -107,9 +109,9 @@ def checkpoint_space_warning(size: int, free: int, where: Path | str, keep: int)
             "(train.checkpoint_every)")
 
 
-def next_checkpoint_space_warning(root: Path, step: int, keep: int) -> str | None:
-    """``checkpoint_space_warning`` for the checkpoint just saved at ``step`` under ``root``,
-    measured on this machine (0 bytes where the ranks wrote to another node's disk)."""
-    tag_dir = root / checkpoint_tag(step)
-    size = sum(_tag_files(tag_dir).values()) if tag_dir.is_dir() else 0
-    return checkpoint_space_warning(size, shutil.disk_usage(root).free, root, keep)
+def next_checkpoint_space_warning(root: Path, saved: TrainerState, keep: int) -> str | None:
+    """``checkpoint_space_warning`` for the checkpoint ``write_trainer_state`` just recorded
+    under ``root``: its size is the rank files it listed (none where the ranks wrote to another
+    node's disk, which never warns), the free space is this disk's."""
+    return checkpoint_space_warning(sum(saved.files.values()), shutil.disk_usage(root).free,
+                                    root, keep)

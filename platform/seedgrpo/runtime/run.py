@@ -114,18 +114,18 @@ class TrainingSteps(Iterator[tuple[int, dict[str, float]]]):
         already raising its own error: a tracker that cannot be closed then (its server gone,
         its run deleted) is a warning, so that error, not the tracker's, is what the user sees.
         A finished run whose tracker cannot record it raises: its result would be lost."""
-        if self.ended is None:
-            self.ended = status
-            if self.tracker is None:
-                return
+        if self.ended is not None:
+            return
+        self.ended = status
+        if self.tracker is None:
+            return
+        try:
+            self.tracker.finish(status)
+        except Exception as err:  # noqa: BLE001 - any tracker failure; the run's error follows
             if status == "FINISHED":
-                self.tracker.finish(status)
-                return
-            try:
-                self.tracker.finish(status)
-            except Exception as err:  # noqa: BLE001 - any tracker failure; the run's error follows
-                logger.warning("could not mark the run's MLflow run %s: %s: %s", status,
-                               type(err).__name__, err)
+                raise
+            logger.warning("could not mark the run's MLflow run %s: %s: %s", status,
+                           type(err).__name__, err)
 
     def finish(self) -> None:
         """Run what is left after the last step (the weight loads in flight settle, the result

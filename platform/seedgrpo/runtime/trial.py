@@ -326,9 +326,10 @@ class TrainingLoop:
             scored = self.actors.scorer.wait([nxt.scored], "keeping the next batch", step)[0]
             write_pending(pending_path(self.checkpoint_dir, step), step=nxt.step,
                           prompts=nxt.prompts, groups=groups, meta=meta, scored=scored)
-        write_trainer_state(self.checkpoint_dir, TrainerState(step, self.sampler.state_dict()))
+        saved = write_trainer_state(self.checkpoint_dir,
+                                    TrainerState(step, self.sampler.state_dict()))
         prune_checkpoints(self.checkpoint_dir, self.cfg.train.keep_checkpoints)
-        space = next_checkpoint_space_warning(self.checkpoint_dir, step,
+        space = next_checkpoint_space_warning(self.checkpoint_dir, saved,
                                               self.cfg.train.keep_checkpoints)
         if space is not None:
             logger.warning("step %d: %s", step, space)

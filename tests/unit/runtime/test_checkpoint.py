@@ -273,20 +273,20 @@ def small_disk(tmp_path: Path):
     subprocess.run(["umount", str(mount_point)], check=True)
 
 
-def _save_sized(root: Path, step: int, size: int) -> None:
+def _save_sized(root: Path, step: int, size: int) -> TrainerState:
     tag_dir = root / checkpoint_tag(step)
     tag_dir.mkdir(parents=True)
     (tag_dir / RANK_FILES[0]).write_bytes(b"w" * size)
-    write_trainer_state(root, TrainerState(step, {"cursor": step}))
+    return write_trainer_state(root, TrainerState(step, {"cursor": step}))
 
 
 def test_a_checkpoint_that_leaves_too_little_room_for_the_next_is_named(small_disk: Path
                                                                         ) -> None:
     root = small_disk / "checkpoints"
-    _save_sized(root, 2, 300 * 1024)  # 300 KiB of 1 MiB: the next one fits
-    assert next_checkpoint_space_warning(root, 2, keep=2) is None
-    _save_sized(root, 4, 400 * 1024)  # 700 KiB used: 400 more will not fit
-    warning = next_checkpoint_space_warning(root, 4, keep=2)
+    saved = _save_sized(root, 2, 300 * 1024)  # 300 KiB of 1 MiB: the next one fits
+    assert next_checkpoint_space_warning(root, saved, keep=2) is None
+    saved = _save_sized(root, 4, 400 * 1024)  # 700 KiB used: 400 more will not fit
+    warning = next_checkpoint_space_warning(root, saved, keep=2)
     assert warning is not None
     assert warning.startswith("the next checkpoint will not fit: this one takes 0.0 GB")
     assert str(root) in warning and "train.keep_checkpoints, now 2" in warning
@@ -295,9 +295,11 @@ def test_a_checkpoint_that_leaves_too_little_room_for_the_next_is_named(small_di
 
 
 def test_the_space_warning_measures_the_ranks_files_only(tmp_path: Path) -> None:
-    """The checkpoint's size is its ranks' files; a checkpoint written on another node's disk
-    (no tag directory here) measures 0 and never warns."""
-    _save_sized(tmp_path, 2, 1000)
+    """The checkpoint's size is the ranks' files its trainer state lists; a checkpoint written
+    on another node's disk (no files listed here) measures 0 and never warns."""
+    saved = _save_sized(tmp_path, 2, 1000)
+    assert saved.files == {RANK_FILES[0]: 1000}
     assert checkpoint_space_warning(1000, 999, tmp_path, 1) is not None
-    assert next_checkpoint_space_warning(tmp_path, 2, keep=1) is None  # this disk has room
-    assert next_checkpoint_space_warning(tmp_path, 8, keep=1) is None  # saved elsewhere
+    assert next_checkpoint_space_warning(tmp_path, saved, keep=1) is None  # this disk has room
+    elsewhere = write_trainer_state(tmp_path, TrainerState(8, {"cursor": 8}))
+    assert next_checkpoint_space_warning(tmp_path, elsewhere, keep=1) is None
